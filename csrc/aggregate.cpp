@@ -1,0 +1,154 @@
+#include "aggregate.h"
+
+#include <atomic>
+#include <memory>
+#include "bytes.h"
+#include "checksum.h"
+#include "errors.h"
+#include "parallel.h"
+
+namespace fhto
+{
+    Accumulator::Accumulator(Context context, int threads) : context_(std::move(context)), threads_(threads)
+    {
+        if (threads < 0)
+        {
+            throw ParameterError("threads must be positive (or 0 for all cores); got " + std::to_string(threads));
+        }
+        if (threads_ == 0)
+        {
+            threads_ = detail::default_threads();
+        }
+    }
+
+    void Accumulator::add(const std::uint8_t *data, std::size_t size)
+    {
+        const BatchView batch = parse_batch(context_, data, size);
+        const BatchHeader &h = batch.header;
+        const bool first = sum_.empty();
+        if (!first && h.value_count != value_count_)
+        {
+            throw LengthMismatchError(
+                "batch holds " + std::to_string(h.value_count) + " values but the running sum holds " +
+                std::to_string(value_count_));
+        }
+        const std::uint64_t total = static_cast<std::uint64_t>(contributions_) + h.contributions;
+        const std::uint32_t budget = first ? h.party_budget : std::min(party_budget_, h.party_budget);
+        if (total > budget)
+        {
+            throw ValueRangeError(
+                "adding this batch makes " + std::to_string(total) + " contributions, but the values were range-checked for a sum of at most " +
+                std::to_string(budget) + "; encrypt with a larger parties= to sum more");
+        }
+        const std::size_t count = static_cast<std::size_t>(h.ciphertext_count);
+
+        // Phase 1: every checksum, before the running sum is touched.
+        detail::parallel_for(count, threads_, [&](std::size_t k) { check_ciphertext(batch, k); });
+
+        // Phase 2: load (expanding seeds) and add in place. A ciphertext SEAL refuses despite a
+        // good checksum (crafted bytes) makes us subtract what was already added: modular
+        // arithmetic undoes it exactly.
+        std::vector<seal::Ciphertext> fresh;
+        if (first)
+        {
+            fresh.resize(count);
+        }
+        std::unique_ptr<std::atomic<bool>[]> added(new std::atomic<bool>[count]);
+        for (std::size_t k = 0; k < count; k++)
+        {
+            added[k] = false;
+        }
+        const auto &evaluator = context_.evaluator();
+        try
+        {
+            detail::parallel_for(count, threads_, [&](std::size_t k) {
+                auto pool = seal::MemoryManager::GetPool(seal::mm_prof_opt::mm_force_thread_local);
+                if (first)
+                {
+                    // The sum outlives this thread: give it the global pool.
+                    fresh[k] = seal::Ciphertext(seal::MemoryManager::GetPool());
+                    load_ciphertext(context_, batch, k, fresh[k]);
+                }
+                else
+                {
+                    seal::Ciphertext ct(pool);
+                    load_ciphertext(context_, batch, k, ct);
+                    evaluator.add_inplace(sum_[k], ct);
+                    added[k] = true;
+                }
+            });
+        }
+        catch (...)
+        {
+            if (!first)
+            {
+                for (std::size_t k = 0; k < count; k++)
+                {
+                    if (added[k])
+                    {
+                        seal::Ciphertext ct;
+                        load_ciphertext(context_, batch, k, ct);
+                        evaluator.sub_inplace(sum_[k], ct);
+                    }
+                }
+            }
+            throw;
+        }
+        if (first)
+        {
+            sum_ = std::move(fresh);
+            value_count_ = h.value_count;
+        }
+        contributions_ = static_cast<std::uint32_t>(total);
+        party_budget_ = budget;
+    }
+
+    std::size_t Accumulator::serialized_size() const
+    {
+        if (sum_.empty())
+        {
+            throw ParameterError("the accumulator is empty: add at least one batch first");
+        }
+        return batch_bytes(sum_.size(), context_.ciphertext_bytes(Mode::sum));
+    }
+
+    void Accumulator::serialize_into(std::uint8_t *out, std::size_t out_size) const
+    {
+        const std::size_t expected = serialized_size();
+        if (out_size != expected)
+        {
+            throw ParameterError(
+                "output buffer is " + std::to_string(out_size) + " bytes; the sum needs " + std::to_string(expected));
+        }
+        BatchHeader h;
+        h.mode = Mode::sum;
+        h.fingerprint = context_.fingerprint();
+        h.value_count = value_count_;
+        h.ciphertext_count = sum_.size();
+        h.ciphertext_bytes = context_.ciphertext_bytes(Mode::sum);
+        h.contributions = contributions_;
+        h.party_budget = party_budget_;
+        std::uint8_t *checksums = out + kBatchHeaderBytes;
+        std::uint8_t *cts = checksums + 4 * sum_.size();
+        detail::parallel_for(sum_.size(), threads_, [&](std::size_t k) {
+            std::uint8_t *dst = cts + k * h.ciphertext_bytes;
+            const auto written = sum_[k].save(
+                reinterpret_cast<seal::seal_byte *>(dst), static_cast<std::size_t>(h.ciphertext_bytes),
+                seal::compr_mode_type::none);
+            if (static_cast<std::uint64_t>(written) != h.ciphertext_bytes)
+            {
+                throw std::logic_error("SEAL wrote a ciphertext of an unexpected size");
+            }
+            detail::put_le<std::uint32_t>(checksums + 4 * k, crc32c(dst, h.ciphertext_bytes));
+        });
+        write_header(out, h);
+    }
+
+    void Accumulator::reset() noexcept
+    {
+        sum_.clear();
+        value_count_ = 0;
+        contributions_ = 0;
+        party_budget_ = 0;
+    }
+} // namespace fhto

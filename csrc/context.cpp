@@ -1,0 +1,428 @@
+#include "context.h"
+
+#include <cmath>
+#include <cstring>
+#include <optional>
+#include <vector>
+#include "bytes.h"
+#include "checksum.h"
+#include "errors.h"
+#include "seal/util/hash.h"
+
+namespace fhto
+{
+    namespace
+    {
+        constexpr char kSecretMagic[8] = { 'F', 'H', 'T', 'O', 'K', 'E', 'Y', 'S' };
+        constexpr char kPublicMagic[8] = { 'F', 'H', 'T', 'O', 'P', 'C', 'T', 'X' };
+        constexpr std::uint16_t kContextVersion = 1;
+        constexpr std::size_t kContextHeaderBytes = 40;
+
+        template <typename T>
+        std::string seal_save(const T &obj)
+        {
+            std::string out(static_cast<std::size_t>(obj.save_size(seal::compr_mode_type::none)), '\0');
+            auto n = obj.save(reinterpret_cast<seal::seal_byte *>(&out[0]), out.size(), seal::compr_mode_type::none);
+            out.resize(static_cast<std::size_t>(n));
+            return out;
+        }
+
+        Fingerprint compute_fingerprint(const seal::SEALContext &ctx, const seal::PublicKey &pk, int scale_bits)
+        {
+            std::vector<std::uint64_t> words;
+            const auto &pid = ctx.key_parms_id();
+            words.insert(words.end(), pid.begin(), pid.end());
+            words.push_back(static_cast<std::uint64_t>(scale_bits));
+            const auto &data = pk.data();
+            words.insert(words.end(), data.data(), data.data() + data.dyn_array().size());
+            seal::util::HashFunction::hash_block_type block;
+            seal::util::HashFunction::hash(words.data(), words.size(), block);
+            Fingerprint fp{};
+            std::memcpy(fp.data(), block.data(), fp.size());
+            return fp;
+        }
+
+        Params params_from_seal(const seal::EncryptionParameters &parms, int scale_bits)
+        {
+            Params p;
+            p.poly_modulus_degree = parms.poly_modulus_degree();
+            for (const auto &m : parms.coeff_modulus())
+            {
+                p.coeff_modulus_bits.push_back(m.bit_count());
+            }
+            p.scale_bits = scale_bits;
+            return p;
+        }
+    } // namespace
+
+    const char *mode_name(Mode mode) noexcept
+    {
+        switch (mode)
+        {
+        case Mode::symmetric:
+            return "symmetric";
+        case Mode::public_key:
+            return "public_key";
+        case Mode::sum:
+            return "sum";
+        }
+        return "unknown";
+    }
+
+    struct Context::State
+    {
+        Params params;
+        seal::EncryptionParameters parms;
+        seal::SEALContext context;
+        seal::PublicKey public_key;
+        std::optional<seal::SecretKey> secret_key;
+        seal::CKKSEncoder encoder;
+        seal::Encryptor encryptor;
+        seal::Evaluator evaluator;
+        mutable std::optional<seal::Decryptor> decryptor;
+        Fingerprint fingerprint{};
+        double data_bits = 0;
+        double data_modulus = 0;
+        std::size_t seeded_bytes = 0;
+        std::size_t full_bytes = 0;
+
+        State(
+            const Params &p, const seal::EncryptionParameters &sp, const seal::SEALContext &ctx,
+            const seal::PublicKey &pk, const std::optional<seal::SecretKey> &sk)
+            : params(p), parms(sp), context(ctx), public_key(pk), secret_key(sk), encoder(context),
+              encryptor(context, public_key), evaluator(context)
+        {
+            if (secret_key)
+            {
+                encryptor.set_secret_key(*secret_key);
+                decryptor.emplace(context, *secret_key);
+            }
+            fingerprint = compute_fingerprint(context, public_key, params.scale_bits);
+            const auto &data_moduli = context.first_context_data()->parms().coeff_modulus();
+            data_modulus = 1.0;
+            for (const auto &m : data_moduli)
+            {
+                data_modulus *= static_cast<double>(m.value());
+            }
+            data_bits = std::log2(data_modulus);
+            // Serialized sizes depend on the parameters alone; measure them once. A public
+            // context makes its seeded sample with a throwaway key (sizes only, never shipped).
+            std::optional<seal::KeyGenerator> throwaway;
+            const seal::SecretKey *sk_for_size = secret_key ? &*secret_key : nullptr;
+            if (!sk_for_size)
+            {
+                throwaway.emplace(context);
+                sk_for_size = &throwaway->secret_key();
+            }
+            seal::Encryptor sizer(context, *sk_for_size);
+            seeded_bytes = static_cast<std::size_t>(sizer.encrypt_zero_symmetric().save_size(seal::compr_mode_type::none));
+            full_bytes = static_cast<std::size_t>(encryptor.encrypt_zero().save_size(seal::compr_mode_type::none));
+        }
+    };
+
+    Context Context::generate(const Params &params)
+    {
+        auto parms = make_seal_parameters(params);
+        seal::SEALContext ctx(parms, true, seal::sec_level_type::tc128);
+        if (!ctx.parameters_set())
+        {
+            throw ParameterError(
+                std::string("SEAL rejected the parameters (") + describe(params) + "): " + ctx.parameter_error_message());
+        }
+        seal::KeyGenerator keygen(ctx);
+        seal::PublicKey pk;
+        keygen.create_public_key(pk);
+        std::optional<seal::SecretKey> sk(keygen.secret_key());
+        return Context(std::make_shared<const State>(params, parms, ctx, pk, sk));
+    }
+
+    Context Context::public_only() const
+    {
+        if (!s_->secret_key)
+        {
+            return *this;
+        }
+        return Context(std::make_shared<const State>(s_->params, s_->parms, s_->context, s_->public_key, std::nullopt));
+    }
+
+    std::string Context::to_bytes(bool include_secret) const
+    {
+        if (include_secret && !s_->secret_key)
+        {
+            throw SecretKeyRequiredError("this context holds no secret key to save");
+        }
+        std::string sections;
+        auto append = [&sections](const std::string &blob) {
+            std::uint8_t len[8];
+            detail::put_le<std::uint64_t>(len, blob.size());
+            sections.append(reinterpret_cast<const char *>(len), 8);
+            sections.append(blob);
+        };
+        append(seal_parameters_bytes());
+        append(seal_public_key_bytes());
+        if (include_secret)
+        {
+            append(seal_secret_key_bytes());
+        }
+        std::string out(kContextHeaderBytes, '\0');
+        auto *h = reinterpret_cast<std::uint8_t *>(&out[0]);
+        std::memcpy(h, include_secret ? kSecretMagic : kPublicMagic, 8);
+        detail::put_le<std::uint16_t>(h + 8, kContextVersion);
+        std::memcpy(h + 16, s_->fingerprint.data(), 16);
+        detail::put_le<std::uint32_t>(h + 32, static_cast<std::uint32_t>(s_->params.scale_bits));
+        out += sections;
+        std::uint32_t crc = crc32c(out.data(), out.size());
+        detail::put_le<std::uint32_t>(reinterpret_cast<std::uint8_t *>(&out[12]), crc);
+        return out;
+    }
+
+    Context Context::from_bytes(const std::uint8_t *data, std::size_t size)
+    {
+        if (size < kContextHeaderBytes)
+        {
+            throw FormatError(
+                "not an FHTO key set or public context: " + std::to_string(size) + " bytes is shorter than the " +
+                std::to_string(kContextHeaderBytes) + "-byte header");
+        }
+        bool has_secret;
+        if (std::memcmp(data, kSecretMagic, 8) == 0)
+        {
+            has_secret = true;
+        }
+        else if (std::memcmp(data, kPublicMagic, 8) == 0)
+        {
+            has_secret = false;
+        }
+        else
+        {
+            throw FormatError("not an FHTO key set or public context: bad magic bytes");
+        }
+        detail::Reader r(data, size, "key set");
+        r.take(8);
+        auto version = r.get<std::uint16_t>();
+        if (version != kContextVersion)
+        {
+            throw FormatError("unsupported key set format version " + std::to_string(version));
+        }
+        r.take(2);
+        auto stored_crc = r.get<std::uint32_t>();
+        {
+            std::uint32_t crc = crc32c(data, 12);
+            const std::uint8_t zero[4] = { 0, 0, 0, 0 };
+            crc = crc32c(zero, 4, crc);
+            crc = crc32c(data + 16, size - 16, crc);
+            if (crc != stored_crc)
+            {
+                throw FormatError("key set is corrupted: checksum mismatch");
+            }
+        }
+        Fingerprint stored_fp;
+        std::memcpy(stored_fp.data(), r.take(16), 16);
+        auto scale_bits = r.get<std::uint32_t>();
+        r.take(4);
+        auto section = [&r](const char *name, std::size_t &len) {
+            auto n = r.get<std::uint64_t>();
+            if (n > r.remaining())
+            {
+                throw FormatError(std::string("key set is truncated: the ") + name + " section claims " +
+                                  std::to_string(n) + " bytes but " + std::to_string(r.remaining()) + " remain");
+            }
+            len = static_cast<std::size_t>(n);
+            return r.take(len);
+        };
+        std::size_t parms_len = 0, pk_len = 0, sk_len = 0;
+        const std::uint8_t *parms_bytes = section("parameters", parms_len);
+        const std::uint8_t *pk_bytes = section("public key", pk_len);
+        const std::uint8_t *sk_bytes = has_secret ? section("secret key", sk_len) : nullptr;
+        if (r.remaining() != 0)
+        {
+            throw FormatError("key set has " + std::to_string(r.remaining()) + " unexpected trailing bytes");
+        }
+
+        seal::EncryptionParameters parms;
+        try
+        {
+            parms.load(reinterpret_cast<const seal::seal_byte *>(parms_bytes), parms_len);
+        }
+        catch (const std::exception &e)
+        {
+            throw FormatError(std::string("key set holds invalid SEAL parameters: ") + e.what());
+        }
+        if (parms.scheme() != seal::scheme_type::ckks)
+        {
+            throw FormatError("key set holds parameters for another scheme than CKKS");
+        }
+        if (scale_bits > 1000)
+        {
+            throw FormatError("key set holds an invalid scale: 2^" + std::to_string(scale_bits));
+        }
+        Params params = params_from_seal(parms, static_cast<int>(scale_bits));
+        validate_params(params);
+        seal::SEALContext ctx(parms, true, seal::sec_level_type::tc128);
+        if (!ctx.parameters_set())
+        {
+            throw ParameterError(std::string("SEAL rejected the stored parameters: ") + ctx.parameter_error_message());
+        }
+        seal::PublicKey pk;
+        std::optional<seal::SecretKey> sk;
+        try
+        {
+            pk.load(ctx, reinterpret_cast<const seal::seal_byte *>(pk_bytes), pk_len);
+            if (has_secret)
+            {
+                sk.emplace();
+                sk->load(ctx, reinterpret_cast<const seal::seal_byte *>(sk_bytes), sk_len);
+            }
+        }
+        catch (const std::exception &e)
+        {
+            throw FormatError(std::string("key set holds an invalid SEAL key: ") + e.what());
+        }
+        auto state = std::make_shared<const State>(params, parms, ctx, pk, sk);
+        if (state->fingerprint != stored_fp)
+        {
+            throw FormatError("key set is corrupted: its fingerprint does not match its keys");
+        }
+        if (has_secret)
+        {
+            // The secret key must belong to the public key: a public-key encryption of zero
+            // has to decrypt to (almost) zero.
+            seal::Ciphertext ct;
+            state->encryptor.encrypt_zero(ct);
+            seal::Plaintext pt;
+            state->decryptor->decrypt(ct, pt);
+            std::vector<std::complex<double>> z;
+            state->encoder.decode(pt, z);
+            double worst = 0;
+            for (const auto &v : z)
+            {
+                worst = std::max(worst, std::abs(v));
+            }
+            // The worst-case noise bound (for scale 1) is N * 21 * (2N + 1); anything above it is a foreign key.
+            const double n = static_cast<double>(params.poly_modulus_degree);
+            if (!(worst <= n * kNoiseMax * (2 * n + 1) + n))
+            {
+                throw FormatError("key set is corrupted: its secret key does not match its public key");
+            }
+        }
+        return Context(std::move(state));
+    }
+
+    bool Context::has_secret_key() const noexcept
+    {
+        return s_->secret_key.has_value();
+    }
+
+    const Params &Context::params() const noexcept
+    {
+        return s_->params;
+    }
+
+    const seal::SEALContext &Context::seal_context() const noexcept
+    {
+        return s_->context;
+    }
+
+    const seal::CKKSEncoder &Context::encoder() const noexcept
+    {
+        return s_->encoder;
+    }
+
+    const seal::Encryptor &Context::encryptor() const noexcept
+    {
+        return s_->encryptor;
+    }
+
+    const seal::Evaluator &Context::evaluator() const noexcept
+    {
+        return s_->evaluator;
+    }
+
+    const seal::PublicKey &Context::public_key() const noexcept
+    {
+        return s_->public_key;
+    }
+
+    seal::Decryptor &Context::decryptor() const
+    {
+        if (!s_->decryptor)
+        {
+            throw SecretKeyRequiredError("decryption needs the secret key; this is a public context");
+        }
+        return *s_->decryptor;
+    }
+
+    const seal::SecretKey &Context::secret_key() const
+    {
+        if (!s_->secret_key)
+        {
+            throw SecretKeyRequiredError("this is a public context: it holds no secret key");
+        }
+        return *s_->secret_key;
+    }
+
+    const Fingerprint &Context::fingerprint() const noexcept
+    {
+        return s_->fingerprint;
+    }
+
+    std::size_t Context::values_per_ciphertext() const noexcept
+    {
+        return s_->params.poly_modulus_degree;
+    }
+
+    double Context::scale() const noexcept
+    {
+        return std::ldexp(1.0, s_->params.scale_bits);
+    }
+
+    double Context::data_modulus_bits() const noexcept
+    {
+        return s_->data_bits;
+    }
+
+    namespace
+    {
+        double noise_coeff_max(Mode mode, double n) noexcept
+        {
+            return mode == Mode::public_key ? kNoiseMax * (2 * n + 1) : kNoiseMax;
+        }
+    } // namespace
+
+    double Context::max_abs_value(std::uint32_t parties, Mode mode) const noexcept
+    {
+        // Each slot holds two values (re, im), so |z| <= sqrt(2) * max|v|, and every coefficient of
+        // the encoding is at most scale * max|z|. A sum of P contributions stays decryptable while
+        // P * (sqrt(2) * scale * M + 1 + e_max) < q / 2.
+        const double n = static_cast<double>(s_->params.poly_modulus_degree);
+        const double p = std::max<double>(parties, 1);
+        const double room = s_->data_modulus / (2.0 * p) - 1.0 - noise_coeff_max(mode, n);
+        return room <= 0 ? 0.0 : room / (std::sqrt(2.0) * scale()) * (1.0 - 1e-9);
+    }
+
+    double Context::error_bound(std::uint32_t parties, Mode mode) const noexcept
+    {
+        const double n = static_cast<double>(s_->params.poly_modulus_degree);
+        return static_cast<double>(parties) * n * (1.0 + noise_coeff_max(mode, n)) / scale();
+    }
+
+    std::size_t Context::ciphertext_bytes(Mode mode) const noexcept
+    {
+        return mode == Mode::symmetric ? s_->seeded_bytes : s_->full_bytes;
+    }
+
+    std::string Context::seal_parameters_bytes() const
+    {
+        return seal_save(s_->parms);
+    }
+
+    std::string Context::seal_public_key_bytes() const
+    {
+        return seal_save(s_->public_key);
+    }
+
+    std::string Context::seal_secret_key_bytes() const
+    {
+        return seal_save(secret_key());
+    }
+} // namespace fhto

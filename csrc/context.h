@@ -1,0 +1,118 @@
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include "params.h"
+#include "seal/seal.h"
+
+namespace fhto
+{
+    /** 16 bytes that identify a parameter set together with a key set. */
+    using Fingerprint = std::array<std::uint8_t, 16>;
+
+    /** How the ciphertexts of a batch were made. */
+    enum class Mode : std::uint8_t
+    {
+        symmetric = 1, ///< secret-key encryption, serialized in SEAL's seeded form (half the bytes)
+        public_key = 2, ///< public-key encryption, full ciphertexts
+        sum = 3 ///< a homomorphic sum of batches, full ciphertexts
+    };
+
+    /** "symmetric", "public_key" or "sum". */
+    const char *mode_name(Mode mode) noexcept;
+
+    /**
+    Parameters, keys and SEAL machinery for one key set. A context either holds the secret key
+    (a key holder's) or not (the server's public context). Copies share state and are cheap; all
+    methods are const and safe to call from many threads at once.
+    */
+    class Context
+    {
+    public:
+        /**
+        Generates a fresh key set (secret and public key) for the parameters.
+        @throws ParameterError if the parameters are invalid or insecure
+        */
+        static Context generate(const Params &params);
+
+        /**
+        Loads a context written by to_bytes (with or without the secret key).
+        @throws FormatError if the bytes are truncated, corrupted or not a context
+        @throws ParameterError if the stored parameters are insecure
+        */
+        static Context from_bytes(const std::uint8_t *data, std::size_t size);
+
+        /**
+        Serializes the parameters, the scale and the public key, plus the secret key when
+        include_secret is set.
+        @throws SecretKeyRequiredError if include_secret is set on a public context
+        */
+        std::string to_bytes(bool include_secret) const;
+
+        /** The same key set without the secret key: what the server gets. */
+        Context public_only() const;
+
+        bool has_secret_key() const noexcept;
+        const Params &params() const noexcept;
+        const seal::SEALContext &seal_context() const noexcept;
+        const seal::CKKSEncoder &encoder() const noexcept;
+        const seal::Encryptor &encryptor() const noexcept;
+        const seal::Evaluator &evaluator() const noexcept;
+        const seal::PublicKey &public_key() const noexcept;
+
+        /**
+        SEAL's Decryptor::decrypt is not const but is safe to call from several threads (it
+        guards its cached key powers with a reader-writer lock and allocates from a global pool).
+        @throws SecretKeyRequiredError on a public context
+        */
+        seal::Decryptor &decryptor() const;
+        /** @throws SecretKeyRequiredError on a public context */
+        const seal::SecretKey &secret_key() const;
+
+        const Fingerprint &fingerprint() const noexcept;
+
+        /** Real values carried by one ciphertext: two per complex slot, so N. */
+        std::size_t values_per_ciphertext() const noexcept;
+
+        /** The encoding scale 2^scale_bits. */
+        double scale() const noexcept;
+
+        /** log2 of the modulus the data live in (all primes but the special one). */
+        double data_modulus_bits() const noexcept;
+
+        /**
+        The largest |weight * value| each of `parties` contributions may hold so that their sum
+        still decrypts correctly (its coefficients stay inside (-q/2, q/2)).
+        */
+        double max_abs_value(std::uint32_t parties, Mode mode) const noexcept;
+
+        /**
+        Worst-case absolute error of any decrypted value of a sum of `parties` contributions
+        made in `mode`: parties * N * (1 + e_max) / scale, with e_max the largest coefficient
+        of fresh encryption noise (21 with the secret key, 21 * (2N + 1) with the public key)
+        and 1 covering the rounding of the encoding.
+        */
+        double error_bound(std::uint32_t parties, Mode mode) const noexcept;
+
+        /** Size of one ciphertext in SEAL's serialization (no compression) in the given mode. */
+        std::size_t ciphertext_bytes(Mode mode) const noexcept;
+
+        /** SEAL's own serialization of the encryption parameters. */
+        std::string seal_parameters_bytes() const;
+        /** SEAL's own serialization of the public key. */
+        std::string seal_public_key_bytes() const;
+        /** SEAL's own serialization of the secret key. @throws SecretKeyRequiredError */
+        std::string seal_secret_key_bytes() const;
+
+        struct State;
+
+    private:
+        explicit Context(std::shared_ptr<const State> state) : s_(std::move(state))
+        {}
+
+        std::shared_ptr<const State> s_;
+    };
+} // namespace fhto

@@ -1,0 +1,50 @@
+#include "decrypt.h"
+
+#include <complex>
+#include <vector>
+#include "errors.h"
+#include "parallel.h"
+
+namespace fhto
+{
+    void decrypt_into(const Context &context, const BatchView &batch, double *out, std::size_t out_count, int threads)
+    {
+        auto &decryptor = context.decryptor();
+        if (out_count != batch.header.value_count)
+        {
+            throw ParameterError(
+                "output holds " + std::to_string(out_count) + " values; the batch has " +
+                std::to_string(batch.header.value_count));
+        }
+        if (threads < 0)
+        {
+            throw ParameterError("threads must be positive (or 0 for all cores); got " + std::to_string(threads));
+        }
+        const std::size_t per_ct = context.values_per_ciphertext();
+        const auto &encoder = context.encoder();
+        detail::parallel_for(
+            static_cast<std::size_t>(batch.header.ciphertext_count), threads == 0 ? detail::default_threads() : threads,
+            [&](std::size_t k) {
+                thread_local std::vector<std::complex<double>> slot_values;
+                auto pool = seal::MemoryManager::GetPool(seal::mm_prof_opt::mm_force_thread_local);
+                check_ciphertext(batch, k);
+                seal::Ciphertext ct(pool);
+                load_ciphertext(context, batch, k, ct);
+                seal::Plaintext plain(pool);
+                decryptor.decrypt(ct, plain);
+                encoder.decode(plain, slot_values, pool);
+                const std::size_t begin = k * per_ct;
+                const std::size_t n = std::min<std::size_t>(out_count - begin, per_ct);
+                double *dst = out + begin;
+                for (std::size_t j = 0; 2 * j + 1 < n; j++)
+                {
+                    dst[2 * j] = slot_values[j].real();
+                    dst[2 * j + 1] = slot_values[j].imag();
+                }
+                if (n % 2)
+                {
+                    dst[n - 1] = slot_values[n / 2].real();
+                }
+            });
+    }
+} // namespace fhto

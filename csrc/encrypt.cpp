@@ -1,0 +1,207 @@
+#include "encrypt.h"
+
+#include <cmath>
+#include <complex>
+#include <sstream>
+#include <vector>
+#include "bytes.h"
+#include "checksum.h"
+#include "errors.h"
+#include "parallel.h"
+#include "wire.h"
+
+namespace fhto
+{
+    std::size_t encrypted_size(const Context &context, std::size_t value_count, Mode mode)
+    {
+        return batch_bytes(ciphertexts_for(context, value_count), context.ciphertext_bytes(mode));
+    }
+
+    namespace
+    {
+        int resolve_threads(int threads)
+        {
+            if (threads < 0)
+            {
+                throw ParameterError("threads must be positive (or 0 for all cores); got " + std::to_string(threads));
+            }
+            return threads == 0 ? detail::default_threads() : threads;
+        }
+
+        struct ScanResult
+        {
+            std::size_t first_bad = SIZE_MAX;
+            double max_abs = 0;
+            std::size_t max_index = 0;
+        };
+
+        constexpr std::size_t kScanBlock = 1 << 16;
+
+        template <typename T>
+        ScanResult scan(const T *values, std::size_t count, int threads)
+        {
+            const std::size_t blocks = count / kScanBlock + (count % kScanBlock != 0);
+            std::vector<ScanResult> partial(blocks);
+            detail::parallel_for(blocks, threads, [&](std::size_t b) {
+                ScanResult r;
+                const std::size_t begin = b * kScanBlock;
+                const std::size_t end = std::min(count, begin + kScanBlock);
+                for (std::size_t i = begin; i < end; i++)
+                {
+                    const double a = std::fabs(static_cast<double>(values[i]));
+                    if (a > r.max_abs)
+                    {
+                        r.max_abs = a;
+                        r.max_index = i;
+                    }
+                    // NaN fails every comparison, infinity is caught by its size.
+                    if (!(a <= 1.7976931348623157e308))
+                    {
+                        r.first_bad = i;
+                        break;
+                    }
+                }
+                partial[b] = r;
+            });
+            ScanResult total;
+            for (const auto &r : partial)
+            {
+                if (r.first_bad != SIZE_MAX)
+                {
+                    total.first_bad = r.first_bad;
+                    break;
+                }
+                if (r.max_abs > total.max_abs)
+                {
+                    total.max_abs = r.max_abs;
+                    total.max_index = r.max_index;
+                }
+            }
+            return total;
+        }
+
+        void check_options(const Context &context, const EncryptOptions &options)
+        {
+            if (options.mode != Mode::symmetric && options.mode != Mode::public_key)
+            {
+                throw ParameterError("mode must be symmetric or public_key");
+            }
+            if (!std::isfinite(options.weight) || options.weight == 0)
+            {
+                throw ParameterError("weight must be finite and non-zero");
+            }
+            if (options.parties == 0)
+            {
+                throw ParameterError("parties must be at least 1");
+            }
+            if (options.mode == Mode::symmetric && !context.has_secret_key())
+            {
+                throw SecretKeyRequiredError(
+                    "symmetric encryption needs the secret key; a public context can only encrypt with mode='public_key'");
+            }
+        }
+    } // namespace
+
+    template <typename T>
+    void check_values(const Context &context, const T *values, std::size_t count, const EncryptOptions &options)
+    {
+        check_options(context, options);
+        const ScanResult r = scan(values, count, resolve_threads(options.threads));
+        if (r.first_bad != SIZE_MAX)
+        {
+            const double v = static_cast<double>(values[r.first_bad]);
+            throw ValueRangeError(
+                "values must be finite: index " + std::to_string(r.first_bad) + " is " +
+                (std::isnan(v) ? "nan" : (v > 0 ? "inf" : "-inf")));
+        }
+        const double limit = context.max_abs_value(options.parties, options.mode);
+        const double worst = r.max_abs * std::fabs(options.weight);
+        if (worst > limit)
+        {
+            std::ostringstream s;
+            s.precision(6);
+            s << "values too large for the parameters: |weight * value| = " << worst << " at index " << r.max_index
+              << " exceeds the limit " << limit << " for a sum of " << options.parties << " contribution(s) ("
+              << describe(context.params()) << ", data modulus 2^" << context.data_modulus_bits()
+              << "); use a smaller weight or fewer parties, or parameters with a smaller scale or a larger modulus";
+            throw ValueRangeError(s.str());
+        }
+    }
+
+    template <typename T>
+    void encrypt_into(
+        const Context &context, const T *values, std::size_t count, const EncryptOptions &options, std::uint8_t *out,
+        std::size_t out_size)
+    {
+        if (count == 0)
+        {
+            throw ParameterError("cannot encrypt an empty update");
+        }
+        check_options(context, options);
+        const std::size_t expected = encrypted_size(context, count, options.mode);
+        if (out_size != expected)
+        {
+            throw ParameterError(
+                "output buffer is " + std::to_string(out_size) + " bytes; the batch needs " + std::to_string(expected));
+        }
+        const int threads = resolve_threads(options.threads);
+        check_values(context, values, count, options);
+
+        BatchHeader h;
+        h.mode = options.mode;
+        h.fingerprint = context.fingerprint();
+        h.value_count = count;
+        h.ciphertext_count = ciphertexts_for(context, count);
+        h.ciphertext_bytes = context.ciphertext_bytes(options.mode);
+        h.contributions = 1;
+        h.party_budget = options.parties;
+
+        const std::size_t per_ct = context.values_per_ciphertext();
+        const std::size_t slots = per_ct / 2;
+        const double scale = context.scale();
+        const double weight = options.weight;
+        std::uint8_t *checksums = out + kBatchHeaderBytes;
+        std::uint8_t *cts = checksums + 4 * h.ciphertext_count;
+        const auto &encoder = context.encoder();
+        const auto &encryptor = context.encryptor();
+        const bool symmetric = options.mode == Mode::symmetric;
+
+        detail::parallel_for(static_cast<std::size_t>(h.ciphertext_count), threads, [&](std::size_t k) {
+            thread_local std::vector<std::complex<double>> slot_values;
+            auto pool = seal::MemoryManager::GetPool(seal::mm_prof_opt::mm_force_thread_local);
+            slot_values.assign(slots, std::complex<double>(0.0, 0.0));
+            const std::size_t begin = k * per_ct;
+            const std::size_t end = std::min(count, begin + per_ct);
+            const T *src = values + begin;
+            const std::size_t n = end - begin;
+            for (std::size_t j = 0; 2 * j + 1 < n; j++)
+            {
+                slot_values[j] = { weight * static_cast<double>(src[2 * j]), weight * static_cast<double>(src[2 * j + 1]) };
+            }
+            if (n % 2)
+            {
+                slot_values[n / 2] = { weight * static_cast<double>(src[n - 1]), 0.0 };
+            }
+            seal::Plaintext plain(pool);
+            encoder.encode(slot_values, scale, plain, pool);
+            std::uint8_t *dst = cts + k * h.ciphertext_bytes;
+            auto serializable = symmetric ? encryptor.encrypt_symmetric(plain, pool) : encryptor.encrypt(plain, pool);
+            const auto written = serializable.save(
+                reinterpret_cast<seal::seal_byte *>(dst), static_cast<std::size_t>(h.ciphertext_bytes),
+                seal::compr_mode_type::none);
+            if (static_cast<std::uint64_t>(written) != h.ciphertext_bytes)
+            {
+                throw std::logic_error("SEAL wrote a ciphertext of an unexpected size");
+            }
+            detail::put_le<std::uint32_t>(checksums + 4 * k, crc32c(dst, h.ciphertext_bytes));
+        });
+        write_header(out, h);
+    }
+
+    template void check_values<float>(const Context &, const float *, std::size_t, const EncryptOptions &);
+    template void check_values<double>(const Context &, const double *, std::size_t, const EncryptOptions &);
+    template void encrypt_into<float>(
+        const Context &, const float *, std::size_t, const EncryptOptions &, std::uint8_t *, std::size_t);
+    template void encrypt_into<double>(
+        const Context &, const double *, std::size_t, const EncryptOptions &, std::uint8_t *, std::size_t);
+} // namespace fhto

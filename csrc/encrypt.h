@@ -1,0 +1,42 @@
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include "context.h"
+
+namespace fhto
+{
+    /** Options of one encryption call. */
+    struct EncryptOptions
+    {
+        Mode mode = Mode::symmetric; ///< symmetric (needs the secret key) or public_key
+        double weight = 1.0; ///< every value is multiplied by it while encoding (FedAvg: n_i)
+        std::uint32_t parties = 1; ///< how many such contributions will be summed (range check)
+        int threads = 0; ///< worker threads; 0 means the machine's hardware threads
+    };
+
+    /** Size of the batch that encrypting value_count values in `mode` produces. */
+    std::size_t encrypted_size(const Context &context, std::size_t value_count, Mode mode);
+
+    /**
+    Checks that every value is finite and that |weight * value| stays within what `parties`
+    contributions may hold (Context::max_abs_value). Runs on `threads` threads.
+    @throws ValueRangeError naming the first non-finite index, or the largest value and the limit
+    */
+    template <typename T>
+    void check_values(const Context &context, const T *values, std::size_t count, const EncryptOptions &options);
+
+    /**
+    Encodes and encrypts a whole flat update into a batch written to out, which must be exactly
+    encrypted_size(context, count, options.mode) bytes. Values are packed two per complex slot;
+    ciphertexts are made in parallel, each worker with its own SEAL memory pool, and written in
+    place. Checks the values first (check_values); nothing is written on error.
+    @throws ParameterError for a bad option (mode, weight, parties, out size)
+    @throws ValueRangeError for non-finite or too large values
+    @throws SecretKeyRequiredError for symmetric mode on a public context
+    */
+    template <typename T>
+    void encrypt_into(
+        const Context &context, const T *values, std::size_t count, const EncryptOptions &options, std::uint8_t *out,
+        std::size_t out_size);
+} // namespace fhto

@@ -1,0 +1,90 @@
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include "context.h"
+
+namespace fhto
+{
+    /**
+    The batch wire format (all integers little-endian):
+
+        offset  bytes  field
+        0       8      magic "FHTOCKKS"
+        8       2      format version (1)
+        10      1      mode: 1 symmetric (seeded), 2 public key, 3 sum
+        11      1      reserved, 0
+        12      4      CRC-32C of these 64 header bytes, this field taken as 0
+        16      16     key/parameter fingerprint
+        32      8      value count
+        40      8      ciphertext count = ceil(value count / values per ciphertext)
+        48      8      bytes of each serialized ciphertext
+        56      4      contributions summed into this batch (1 for a fresh encryption)
+        60      4      party budget: how many contributions the values were range-checked for
+        64      4*C    CRC-32C of each serialized ciphertext
+        64+4C   B*C    the ciphertexts, each in SEAL's own serialization (no compression)
+
+    A ciphertext k carries values [k*V, (k+1)*V) with V = N: value 2j in the real part and
+    value 2j+1 in the imaginary part of slot j; the last ciphertext is zero-padded.
+    */
+    struct BatchHeader
+    {
+        Mode mode = Mode::symmetric;
+        Fingerprint fingerprint{};
+        std::uint64_t value_count = 0;
+        std::uint64_t ciphertext_count = 0;
+        std::uint64_t ciphertext_bytes = 0;
+        std::uint32_t contributions = 0;
+        std::uint32_t party_budget = 0;
+    };
+
+    constexpr std::size_t kBatchHeaderBytes = 64;
+    constexpr std::uint16_t kBatchVersion = 1;
+
+    /** A parsed batch: its header and pointers into the caller's bytes (not owned). */
+    struct BatchView
+    {
+        BatchHeader header;
+        const std::uint8_t *checksums = nullptr;
+        const std::uint8_t *ciphertexts = nullptr;
+
+        const std::uint8_t *ciphertext(std::size_t k) const noexcept
+        {
+            return ciphertexts + k * header.ciphertext_bytes;
+        }
+    };
+
+    /** Ciphertexts needed for value_count values. */
+    std::uint64_t ciphertexts_for(const Context &context, std::uint64_t value_count) noexcept;
+
+    /** Total batch size in bytes. @throws ValueRangeError if it does not fit in memory addresses */
+    std::size_t batch_bytes(std::uint64_t ciphertext_count, std::uint64_t ciphertext_bytes);
+
+    /** Writes the 64-byte header (with its checksum) to out. */
+    void write_header(std::uint8_t *out, const BatchHeader &header) noexcept;
+
+    /**
+    Reads and checks the header alone, without a context: magic, version, checksum, mode, and
+    that the total length matches the declared counts.
+    @throws FormatError for malformed bytes
+    */
+    BatchHeader read_header(const std::uint8_t *data, std::size_t size);
+
+    /**
+    Parses and checks a batch against a context: magic, version, header checksum, mode, the
+    fingerprint, the ciphertext count and size the context expects, and the exact total length.
+    Ciphertext checksums are checked later, by whoever loads each ciphertext (check_ciphertext).
+    @throws FormatError for malformed bytes
+    @throws KeyMismatchError if the batch was made under another key or parameter set
+    */
+    BatchView parse_batch(const Context &context, const std::uint8_t *data, std::size_t size);
+
+    /** @throws FormatError if ciphertext k does not match its stored checksum */
+    void check_ciphertext(const BatchView &batch, std::size_t k);
+
+    /** Loads ciphertext k through SEAL (expanding a seed) and checks it belongs to the context. @throws FormatError */
+    void load_ciphertext(const Context &context, const BatchView &batch, std::size_t k, seal::Ciphertext &destination);
+
+    /** Hex form of a fingerprint, for messages. */
+    std::string to_hex(const Fingerprint &fp);
+} // namespace fhto

@@ -1,0 +1,98 @@
+"""Input coercion at the package boundary: every entry point goes through these helpers, so
+wrong types and shapes fail here, in Python, before anything reaches the native core."""
+from __future__ import annotations
+
+import math
+import os
+from typing import Any, Optional
+
+import numpy as np
+
+from .errors import InputTypeError, ParameterError, ShapeError
+
+_FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def as_update(values: Any, name: str = "values") -> np.ndarray:
+    """Return ``values`` as a one-dimensional, C-contiguous float32 or float64 array.
+
+    Accepts numpy arrays, CPU ``torch.Tensor`` objects (without importing torch) and Python
+    sequences of numbers. Never converts between float32 and float64: the core reads both.
+
+    Raises
+    ------
+    InputTypeError
+        Not an array-like of float32/float64 (integers, float16, complex, objects, strings),
+        or a tensor that is not on the CPU.
+    ShapeError
+        Not one-dimensional, or empty.
+    """
+    if type(values).__module__.split(".")[0] == "torch":
+        device = getattr(getattr(values, "device", None), "type", None)
+        if device != "cpu":
+            raise InputTypeError(f"{name} is a torch tensor on {device!r}; move it to the CPU first (tensor.cpu())")
+        values = values.detach()
+        try:
+            values = values.numpy()
+        except TypeError as exc:  # e.g. bfloat16, which numpy has no dtype for
+            raise InputTypeError(f"{name} must be float32 or float64; got torch {values.dtype}") from exc
+    if isinstance(values, (list, tuple)):
+        try:
+            values = np.asarray(values, dtype=np.float64)
+        except (TypeError, ValueError) as exc:
+            raise InputTypeError(f"{name} must hold only numbers: {exc}") from exc
+    if not isinstance(values, np.ndarray):
+        raise InputTypeError(
+            f"{name} must be a numpy array, a CPU torch tensor or a sequence of floats; got {type(values).__name__}"
+        )
+    if values.dtype not in _FLOAT_DTYPES:
+        raise InputTypeError(f"{name} must be float32 or float64; got {values.dtype} (convert with .astype(np.float64))")
+    if values.ndim != 1:
+        raise ShapeError(f"{name} must be one-dimensional (a flat update); got shape {values.shape} (flatten with .ravel())")
+    if values.size == 0:
+        raise ShapeError(f"{name} is empty: there is nothing to encrypt")
+    return np.ascontiguousarray(values)
+
+
+def as_threads(threads: Optional[int]) -> int:
+    """Resolve a thread count: None means the cores this process may run on."""
+    if threads is None:
+        try:
+            return max(len(os.sched_getaffinity(0)), 1)
+        except AttributeError:  # not on Linux
+            return max(os.cpu_count() or 1, 1)
+    if not isinstance(threads, (int, np.integer)) or isinstance(threads, bool):
+        raise InputTypeError(f"threads must be an int or None; got {type(threads).__name__}")
+    if threads < 1:
+        raise ParameterError(f"threads must be at least 1; got {threads}")
+    return int(threads)
+
+
+def as_parties(parties: int) -> int:
+    if not isinstance(parties, (int, np.integer)) or isinstance(parties, bool):
+        raise InputTypeError(f"parties must be an int; got {type(parties).__name__}")
+    if not 1 <= parties <= 0xFFFFFFFF:
+        raise ParameterError(f"parties must be between 1 and 4294967295; got {parties}")
+    return int(parties)
+
+
+def as_weight(weight: float) -> float:
+    if not isinstance(weight, (int, float, np.integer, np.floating)) or isinstance(weight, bool):
+        raise InputTypeError(f"weight must be a number; got {type(weight).__name__}")
+    weight = float(weight)
+    if not math.isfinite(weight) or weight == 0.0:
+        raise ParameterError(f"weight must be finite and non-zero; got {weight}")
+    return weight
+
+
+def as_buffer(data: Any, name: str = "data") -> Any:
+    """Accept bytes, bytearray, memoryview or a uint8 numpy array; return it for the core."""
+    if isinstance(data, (bytes, bytearray)):
+        return data
+    if isinstance(data, memoryview):
+        if not data.contiguous:
+            raise InputTypeError(f"{name} must be a contiguous memoryview")
+        return data.cast("B") if data.format != "B" or data.ndim != 1 else data
+    if isinstance(data, np.ndarray) and data.dtype == np.uint8 and data.ndim == 1:
+        return np.ascontiguousarray(data)
+    raise InputTypeError(f"{name} must be bytes, bytearray, memoryview or a 1-D uint8 array; got {type(data).__name__}")

@@ -1,0 +1,412 @@
+"""Key sets, public contexts, encrypted updates and the server's streaming accumulator.
+
+The three roles of a federated round map onto three objects:
+
+* a hospital holds a :class:`KeySet` (secret key shared by the hospitals) and calls
+  :meth:`KeySet.encrypt` on its flat update, getting an :class:`EncryptedUpdate`;
+* the server holds a :class:`PublicContext` (no secret key) and sums uploads in an
+  :class:`Accumulator`, one at a time;
+* a key holder calls :meth:`KeySet.decrypt` on the sum.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Iterable, Optional, Union
+
+import numpy as np
+
+from . import _core
+from ._inputs import as_buffer, as_parties, as_threads, as_update, as_weight
+from .errors import FormatError, InputTypeError, ParameterError
+from .params import Params, get_params
+
+__all__ = ["KeySet", "PublicContext", "EncryptedUpdate", "Accumulator", "aggregate"]
+
+Mode = _core.Mode
+PathLike = Union[str, "os.PathLike[str]"]
+
+_MODES = {"symmetric": Mode.symmetric, "public_key": Mode.public_key}
+
+
+def _as_mode(mode: Any) -> "_core.Mode":
+    if isinstance(mode, Mode) and mode != Mode.sum:
+        return mode
+    try:
+        return _MODES[mode]
+    except (KeyError, TypeError):
+        raise ParameterError(f"mode must be 'symmetric' or 'public_key'; got {mode!r}") from None
+
+
+def _write_atomic(path: PathLike, data: bytes, private: bool) -> None:
+    """Write via a temporary file and rename; private files are created 0600."""
+    path = os.fspath(path)
+    tmp = f"{path}.tmp-{os.getpid()}"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600 if private else 0o644)
+    try:
+        if private:
+            os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            fd = -1
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if fd >= 0:
+            os.close(fd)
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+class _Context:
+    """What a key set and a public context share: parameters, fingerprint, encryption."""
+
+    _default_mode = "public_key"
+
+    def __init__(self, core: "_core.Context") -> None:
+        self._core = core
+
+    # -- description -------------------------------------------------------------------
+    @property
+    def params(self) -> Params:
+        """The parameter set (with the bit sizes of the actual primes)."""
+        return Params(self._core.poly_modulus_degree, tuple(self._core.coeff_modulus_bits), self._core.scale_bits)
+
+    @property
+    def fingerprint(self) -> str:
+        """Hex fingerprint of parameters and keys; every batch carries it."""
+        return self._core.fingerprint.hex()
+
+    @property
+    def values_per_ciphertext(self) -> int:
+        return self._core.values_per_ciphertext
+
+    def max_abs_value(self, parties: int = 1, mode: str = "symmetric") -> float:
+        """Largest |weight * value| each of ``parties`` contributions may hold."""
+        return self._core.max_abs_value(as_parties(parties), _as_mode(mode))
+
+    def error_bound(self, parties: int = 1, mode: str = "symmetric") -> float:
+        """Worst-case absolute error of a decrypted sum of ``parties`` contributions."""
+        return self._core.error_bound(as_parties(parties), _as_mode(mode))
+
+    def encrypted_size(self, value_count: int, mode: Optional[str] = None) -> int:
+        """Bytes of the batch that encrypting ``value_count`` values produces."""
+        if not isinstance(value_count, (int, np.integer)) or value_count < 1:
+            raise ParameterError(f"value_count must be a positive int; got {value_count!r}")
+        return _core.encrypted_size(self._core, int(value_count), _as_mode(mode or self._default_mode))
+
+    def seal_parameters(self) -> bytes:
+        """SEAL's own serialization of the encryption parameters (loads in any SEAL 4.1)."""
+        return self._core.seal_parameters_bytes()
+
+    def seal_public_key(self) -> bytes:
+        """SEAL's own serialization of the public key."""
+        return self._core.seal_public_key_bytes()
+
+    # -- encryption --------------------------------------------------------------------
+    def encrypt(
+        self,
+        values: Any,
+        *,
+        weight: float = 1.0,
+        parties: int = 1,
+        mode: Optional[str] = None,
+        threads: Optional[int] = None,
+    ) -> "EncryptedUpdate":
+        """Encrypt a whole flat update in one call.
+
+        Parameters
+        ----------
+        values:
+            1-D float32 or float64 numpy array or CPU torch tensor, any length.
+        weight:
+            Every value is multiplied by it while encoding; FedAvg hospitals pass their sample
+            count ``n_i`` and the decryptor divides the sum by ``sum(n_i)``.
+        parties:
+            How many contributions will be summed; values are range-checked so that such a sum
+            still decrypts correctly, and the server refuses to sum more.
+        mode:
+            ``"symmetric"`` (secret key, seeded: half the bytes; the default for a key set) or
+            ``"public_key"`` (the only choice for a public context).
+        threads:
+            Worker threads; ``None`` uses every core this process may run on.
+
+        Raises
+        ------
+        InputTypeError, ShapeError
+            Wrong type, dtype or shape, or empty.
+        ValueRangeError
+            A non-finite value (the message names the first index) or one too large for the range.
+        SecretKeyRequiredError
+            ``mode="symmetric"`` on a public context.
+        """
+        array = as_update(values)
+        data = _core.encrypt(
+            self._core,
+            array,
+            _as_mode(mode or self._default_mode),
+            as_weight(weight),
+            as_parties(parties),
+            as_threads(threads),
+        )
+        return EncryptedUpdate._trusted(data)
+
+    def accumulator(self, threads: Optional[int] = None) -> "Accumulator":
+        """A new empty :class:`Accumulator` for this key set."""
+        return Accumulator(self, threads=threads)
+
+    def __repr__(self) -> str:
+        p = self.params
+        return (
+            f"{type(self).__name__}(N={p.poly_modulus_degree}, q={list(p.coeff_modulus_bits)} bits, "
+            f"scale=2^{p.scale_bits}, fingerprint={self.fingerprint})"
+        )
+
+
+class PublicContext(_Context):
+    """Parameters and public key, without the secret key: what the aggregation server holds.
+
+    It can check and sum ciphertexts, and encrypt with the public key, but never decrypt.
+    """
+
+    _default_mode = "public_key"
+
+    @classmethod
+    def from_bytes(cls, data: Any) -> "PublicContext":
+        """Load a public context written by :meth:`to_bytes`.
+
+        Raises
+        ------
+        FormatError
+            Malformed or corrupted bytes, or a secret key set (load that with :class:`KeySet`).
+        """
+        buf = as_buffer(data)
+        core = _core.Context.from_bytes(buf)
+        if core.has_secret_key:
+            raise FormatError("these bytes hold a secret key set; a server must get only the public context (KeySet.public_context())")
+        return cls(core)
+
+    @classmethod
+    def load(cls, path: PathLike) -> "PublicContext":
+        return cls.from_bytes(Path(path).read_bytes())
+
+    def to_bytes(self) -> bytes:
+        return self._core.to_bytes(False)
+
+    def save(self, path: PathLike) -> None:
+        _write_atomic(path, self.to_bytes(), private=False)
+
+
+class KeySet(_Context):
+    """A CKKS key set: parameters, public key and secret key. Held by hospitals and key holders.
+
+    Examples
+    --------
+    >>> keys = KeySet.generate("aggregation")
+    >>> server_ctx = keys.public_context()
+    """
+
+    _default_mode = "symmetric"
+
+    @classmethod
+    def generate(cls, params: "Params | str | None" = None) -> "KeySet":
+        """Generate a fresh key set; ``params`` is a :class:`Params`, a preset name or None (aggregation)."""
+        p = get_params(params)
+        return cls(_core.Context.generate(p.poly_modulus_degree, list(p.coeff_modulus_bits), p.scale_bits))
+
+    @classmethod
+    def from_bytes(cls, data: Any) -> "KeySet":
+        """Load a key set written by :meth:`to_bytes`.
+
+        Raises
+        ------
+        FormatError
+            Malformed or corrupted bytes, a public context (no secret key), or a secret key that
+            does not match the public key.
+        """
+        core = _core.Context.from_bytes(as_buffer(data))
+        if not core.has_secret_key:
+            raise FormatError("these bytes hold a public context without a secret key; load them with PublicContext")
+        return cls(core)
+
+    @classmethod
+    def load(cls, path: PathLike) -> "KeySet":
+        return cls.from_bytes(Path(path).read_bytes())
+
+    def to_bytes(self) -> bytes:
+        """The whole key set, secret key included: keep it secret."""
+        return self._core.to_bytes(True)
+
+    def save(self, path: PathLike) -> None:
+        """Write the key set to ``path`` with mode 0600 (owner read/write only), atomically."""
+        _write_atomic(path, self.to_bytes(), private=True)
+
+    def public_context(self) -> PublicContext:
+        """The same parameters and public key without the secret key: give this to the server."""
+        return PublicContext(self._core.public_only())
+
+    def seal_secret_key(self) -> bytes:
+        """SEAL's own serialization of the secret key."""
+        return self._core.seal_secret_key_bytes()
+
+    def decrypt(self, update: Any, *, threads: Optional[int] = None) -> np.ndarray:
+        """Decrypt and decode a batch (one upload or a sum) to a float64 array of its length.
+
+        Raises
+        ------
+        KeyMismatchError
+            The batch was made under another key or parameter set.
+        FormatError
+            Malformed or corrupted bytes.
+        """
+        data = update.to_bytes() if isinstance(update, EncryptedUpdate) else as_buffer(update, "update")
+        return _core.decrypt(self._core, data, as_threads(threads))
+
+
+class EncryptedUpdate:
+    """One batch of ciphertexts in the FHTO wire format (see docs/ARCHITECTURE.md).
+
+    Wraps the bytes without copying them. Construct with :meth:`from_bytes` or :meth:`load`,
+    which check the header (magic, version, checksum, counts, length); ciphertext checksums
+    and the key fingerprint are checked by whoever adds or decrypts it.
+    """
+
+    __slots__ = ("_data", "_header")
+
+    def __init__(self) -> None:
+        raise InputTypeError("use EncryptedUpdate.from_bytes(), .load(), or KeySet/PublicContext.encrypt()")
+
+    @classmethod
+    def _trusted(cls, data: bytes) -> "EncryptedUpdate":
+        self = object.__new__(cls)
+        self._data = data
+        self._header = _core.read_header(data)
+        return self
+
+    @classmethod
+    def from_bytes(cls, data: Any) -> "EncryptedUpdate":
+        buf = as_buffer(data)
+        return cls._trusted(bytes(buf) if not isinstance(buf, bytes) else buf)
+
+    @classmethod
+    def load(cls, path: PathLike) -> "EncryptedUpdate":
+        return cls.from_bytes(Path(path).read_bytes())
+
+    def to_bytes(self) -> bytes:
+        return self._data
+
+    def save(self, path: PathLike) -> None:
+        _write_atomic(path, self._data, private=False)
+
+    @property
+    def nbytes(self) -> int:
+        return len(self._data)
+
+    @property
+    def value_count(self) -> int:
+        return self._header["value_count"]
+
+    @property
+    def ciphertext_count(self) -> int:
+        return self._header["ciphertext_count"]
+
+    @property
+    def mode(self) -> str:
+        return self._header["mode"].name
+
+    @property
+    def contributions(self) -> int:
+        return self._header["contributions"]
+
+    @property
+    def party_budget(self) -> int:
+        return self._header["party_budget"]
+
+    @property
+    def fingerprint(self) -> str:
+        return self._header["fingerprint"].hex()
+
+    @property
+    def bytes_per_value(self) -> float:
+        return len(self._data) / self.value_count
+
+    def __len__(self) -> int:
+        return self.value_count
+
+    def __repr__(self) -> str:
+        return (
+            f"EncryptedUpdate(values={self.value_count}, ciphertexts={self.ciphertext_count}, mode={self.mode}, "
+            f"contributions={self.contributions}/{self.party_budget}, bytes={self.nbytes})"
+        )
+
+
+class Accumulator:
+    """The server's streaming homomorphic sum: holds one running sum and nothing else.
+
+    Parameters
+    ----------
+    context:
+        A :class:`PublicContext` (the server's) or a :class:`KeySet`; only public material is used.
+    threads:
+        Worker threads; ``None`` uses every core this process may run on.
+
+    Each :meth:`add` checks the batch (fingerprint, length, checksums, party budget) before it
+    touches the sum; a refused batch leaves the sum exactly as it was.
+    """
+
+    def __init__(self, context: _Context, *, threads: Optional[int] = None) -> None:
+        if not isinstance(context, _Context):
+            raise InputTypeError(f"context must be a PublicContext or KeySet; got {type(context).__name__}")
+        self._context = context if isinstance(context, PublicContext) else context.public_context()
+        self._core = _core.Accumulator(self._context._core, as_threads(threads))
+
+    def add(self, update: Any) -> "Accumulator":
+        """Add one hospital's upload (an :class:`EncryptedUpdate` or its bytes), or an earlier sum.
+
+        Raises
+        ------
+        KeyMismatchError, LengthMismatchError, FormatError, ValueRangeError
+            Another key set, another length, malformed bytes, or more contributions than the
+            values were range-checked for.
+        """
+        data = update.to_bytes() if isinstance(update, EncryptedUpdate) else as_buffer(update, "update")
+        self._core.add(data)
+        return self
+
+    @property
+    def contributions(self) -> int:
+        return self._core.contributions
+
+    @property
+    def value_count(self) -> int:
+        return self._core.value_count
+
+    @property
+    def context(self) -> PublicContext:
+        return self._context
+
+    def result(self) -> EncryptedUpdate:
+        """The running sum as a batch in ``sum`` mode (for the key holder to decrypt).
+
+        Raises
+        ------
+        ParameterError
+            Nothing was added yet.
+        """
+        return EncryptedUpdate._trusted(self._core.to_bytes())
+
+    def reset(self) -> None:
+        self._core.reset()
+
+    def __repr__(self) -> str:
+        return f"Accumulator(contributions={self.contributions}, values={self.value_count})"
+
+
+def aggregate(updates: Iterable[Any], context: _Context, *, threads: Optional[int] = None) -> EncryptedUpdate:
+    """Sum uploads homomorphically, one at a time (the iterable may be a generator reading files)."""
+    acc = Accumulator(context, threads=threads)
+    for update in updates:
+        acc.add(update)
+    return acc.result()

@@ -1,0 +1,55 @@
+"""The exception hierarchy of fhto_native.
+
+Every error raised on purpose derives from :class:`FhtoError` and from the builtin that
+matches its meaning, so callers can catch either (``except ValueError`` keeps working).
+The native core raises these same classes.
+"""
+from __future__ import annotations
+
+__all__ = [
+    "FhtoError",
+    "ParameterError",
+    "ValueRangeError",
+    "KeyMismatchError",
+    "LengthMismatchError",
+    "FormatError",
+    "SecretKeyRequiredError",
+    "InputTypeError",
+    "ShapeError",
+]
+
+
+class FhtoError(Exception):
+    """Base class of every error fhto_native raises on purpose."""
+
+
+class ParameterError(FhtoError, ValueError):
+    """Invalid or insecure encryption parameters, or a bad option value."""
+
+
+class ValueRangeError(FhtoError, ValueError):
+    """Values that cannot be encrypted faithfully: empty, not finite, or too large for the range."""
+
+
+class KeyMismatchError(FhtoError, ValueError):
+    """Ciphertexts made under another key set or parameter set than the context in use."""
+
+
+class LengthMismatchError(FhtoError, ValueError):
+    """Ciphertext batches holding different numbers of values combined."""
+
+
+class FormatError(FhtoError, ValueError):
+    """Bytes that are not a well-formed FHTO object: truncated, corrupted or foreign."""
+
+
+class SecretKeyRequiredError(FhtoError, PermissionError):
+    """An operation that needs the secret key was asked of a public context."""
+
+
+class InputTypeError(FhtoError, TypeError):
+    """An argument of the wrong type (for example an integer array where floats are needed)."""
+
+
+class ShapeError(FhtoError, ValueError):
+    """An input of the wrong shape or size (not one-dimensional, or empty)."""
