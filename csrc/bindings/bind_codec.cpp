@@ -1,6 +1,7 @@
 #include <complex>
 #include <vector>
 #include "aggregate.h"
+#include "checksum.h"
 #include "bindings/common.h"
 #include "decrypt.h"
 #include "encrypt.h"
@@ -54,6 +55,15 @@ namespace fhto
         void bind_codec(py::module_ &m)
         {
             m.attr("BATCH_HEADER_BYTES") = kBatchHeaderBytes;
+
+            m.def(
+                "crc32c",
+                [](const py::buffer &buffer, std::uint32_t crc) {
+                    ByteView v = byte_view(buffer, "data");
+                    py::gil_scoped_release release;
+                    return crc32c(v.data, v.size, crc);
+                },
+                py::arg("data"), py::arg("crc") = 0, "CRC-32C of a bytes-like object (the wire format's checksum).");
 
             m.def(
                 "encrypt",

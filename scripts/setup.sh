@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Sets up everything FHTO needs on a fresh Debian machine, idempotently:
+#   a C++ compiler (apt, only if missing), a virtualenv in .venv, the build and test tools,
+#   torch==2.13.0 (CPU), Microsoft SEAL 4.1.2 (built once into ~/.cache/fhto, see README),
+#   and the fhto_native extension itself.
+# Re-running it rebuilds only what changed. Environment:
+#   FHTO_VENV        virtualenv path (default .venv)
+#   FHTO_SKIP_TORCH  set to 1 to skip installing torch
+#   SEAL_DIR         use your own SEAL 4.1 install instead of the pinned build
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+venv="${FHTO_VENV:-.venv}"
+say() { printf '[setup] %s\n' "$*"; }
+
+if ! command -v g++ >/dev/null 2>&1; then
+  if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+    say "installing g++ (apt)"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq g++ >/dev/null
+  else
+    echo "setup: a C++17 compiler (g++) is required" >&2
+    exit 1
+  fi
+fi
+
+if [ ! -x "$venv/bin/python" ]; then
+  say "creating virtualenv $venv"
+  python3 -m venv "$venv"
+fi
+py="$venv/bin/python"
+
+stamp="$venv/.fhto-deps-1"
+if [ ! -f "$stamp" ]; then
+  say "installing build and test tools"
+  "$py" -m pip install -q --disable-pip-version-check \
+    "scikit-build-core>=0.10" "pybind11>=2.12" cmake ninja "numpy>=1.23" "pytest>=7" "pytest-benchmark>=4"
+  if [ "${FHTO_SKIP_TORCH:-0}" != 1 ]; then
+    say "installing torch==2.13.0 (CPU)"
+    "$py" -m pip install -q --disable-pip-version-check "torch==2.13.0"
+  fi
+  touch "$stamp"
+fi
+
+say "building and installing fhto_native (the first build also builds SEAL, about a minute)"
+"$py" -m pip install -q --disable-pip-version-check --no-build-isolation --no-deps .
+"$py" -c "import fhto_native as f; print('[setup] fhto_native', f.__version__, 'with SEAL', f.SEAL_VERSION)"

@@ -1,0 +1,114 @@
+"""The documented wire format, and that its ciphertexts are plain SEAL ciphertexts."""
+from __future__ import annotations
+
+import struct
+
+import numpy as np
+import pytest
+
+import fhto_native as fh
+from fhto_native import _core
+from conftest import ciphertext_span, parse_header, reseal, reseal_header
+
+
+def test_header_fields_match_the_documentation(keys, rng):
+    x = rng.uniform(-1, 1, 2 * 4096 + 5)
+    data = keys.encrypt(x, parties=9).to_bytes()
+    h = parse_header(data)
+    assert h["magic"] == b"FHTOCKKS" and h["version"] == 1 and h["reserved"] == 0
+    assert h["mode"] == 1  # symmetric, seeded
+    assert h["fingerprint"].hex() == keys.fingerprint
+    assert (h["values"], h["cts"], h["contributions"], h["budget"]) == (x.size, 3, 1, 9)
+    assert len(data) == 64 + h["cts"] * (4 + h["ct_bytes"])
+    zeroed = data[:12] + b"\0\0\0\0" + data[16:64]
+    assert h["crc"] == _core.crc32c(zeroed)
+    for k in range(h["cts"]):
+        start, end = ciphertext_span(data, k)
+        assert struct.unpack_from("<I", data, 64 + 4 * k)[0] == _core.crc32c(data[start:end])
+        assert data[start : start + 2] == b"\x5e\xa1"  # SEAL's own serialization header (magic 0xA15E)
+
+
+@pytest.mark.parametrize("mode", ["symmetric", "public_key"])
+def test_ciphertexts_load_and_decrypt_in_plain_seal(keys, rng, mode):
+    """Every ciphertext is SEAL's own serialization: SEAL's C++ API alone (no FHTO code) loads
+    and decrypts it from SEAL's serializations of the parameters and the secret key."""
+    x = rng.uniform(-1, 1, 3 * 4096)
+    data = keys.encrypt(x, mode=mode).to_bytes()
+    for k in range(3):
+        start, end = ciphertext_span(data, k)
+        values = _core.seal_reference_decrypt(keys.seal_parameters(), keys.seal_secret_key(), data[start:end])
+        np.testing.assert_allclose(values, x[k * 4096 : (k + 1) * 4096], rtol=0, atol=keys.error_bound(1, mode))
+
+
+def test_a_sum_decrypts_in_plain_seal(keys, pub, rng):
+    a, b = rng.uniform(-1, 1, (2, 4096))
+    data = fh.aggregate([keys.encrypt(a, parties=2), keys.encrypt(b, parties=2)], pub).to_bytes()
+    start, end = ciphertext_span(data, 0)
+    values = _core.seal_reference_decrypt(keys.seal_parameters(), keys.seal_secret_key(), data[start:end])
+    np.testing.assert_allclose(values, a + b, rtol=0, atol=keys.error_bound(2))
+
+
+def test_file_round_trip(keys, rng, tmp_path):
+    x = rng.uniform(-1, 1, 10_000).astype(np.float32)
+    update = keys.encrypt(x)
+    update.save(tmp_path / "u.fhto")
+    loaded = fh.EncryptedUpdate.load(tmp_path / "u.fhto")
+    assert loaded.to_bytes() == update.to_bytes()
+    assert (loaded.value_count, loaded.ciphertext_count, loaded.mode) == (10_000, 3, "symmetric")
+    np.testing.assert_allclose(keys.decrypt(loaded), x, rtol=0, atol=keys.error_bound(1))
+
+
+@pytest.mark.parametrize("kind", [bytearray, memoryview, lambda b: np.frombuffer(b, dtype=np.uint8)])
+def test_bytes_like_inputs(keys, pub, kind):
+    data = keys.encrypt(np.ones(10), parties=2).to_bytes()
+    np.testing.assert_allclose(keys.decrypt(kind(data)), np.ones(10), atol=1e-8)
+    fh.Accumulator(pub).add(kind(data))
+    assert fh.EncryptedUpdate.from_bytes(kind(data)).value_count == 10
+
+
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (lambda b: b[:63], "shorter than the 64-byte header"),
+        (lambda b: b"FHTOCKKZ" + b[8:], "bad magic"),
+        (lambda b: b[:8] + b"\x02\x00" + b[10:], "unsupported batch format version 2"),
+        (lambda b: b[:40] + b"\x09" + b[41:], "header is corrupted: checksum mismatch"),
+        (lambda b: b[:-1], "batch is truncated"),
+        (lambda b: b + b"\0", "batch is too long"),
+    ],
+)
+def test_malformed_batches(keys, edit, message):
+    data = keys.encrypt(np.ones(5000)).to_bytes()
+    with pytest.raises(fh.FormatError, match=message):
+        fh.EncryptedUpdate.from_bytes(edit(data))
+    with pytest.raises(fh.FormatError, match=message):
+        keys.decrypt(edit(data))
+
+
+def test_header_lies_are_caught_even_with_a_valid_checksum(keys):
+    data = bytearray(keys.encrypt(np.ones(5000)).to_bytes())
+    lying = bytearray(data)
+    struct.pack_into("<Q", lying, 32, 9000)  # 9000 values would need 3 ciphertexts, not 2
+    with pytest.raises(fh.FormatError, match="declares 2 ciphertexts for 9000 values; expected 3"):
+        keys.decrypt(reseal(lying))
+    lying = bytearray(data)
+    lying[10] = 2  # claims public-key ciphertexts, which are twice the size
+    with pytest.raises(fh.FormatError, match="public_key ciphertexts of this context have"):
+        keys.decrypt(reseal(lying))
+    lying = bytearray(data)
+    struct.pack_into("<Q", lying, 40, 2**61)
+    with pytest.raises(fh.FormatError, match="impossible size"):
+        fh.EncryptedUpdate.from_bytes(reseal_header(lying))
+
+
+def test_decrypt_refuses_other_keys(keys, other_keys):
+    with pytest.raises(fh.KeyMismatchError, match="batch fingerprint"):
+        other_keys.decrypt(keys.encrypt(np.ones(3)))
+
+
+def test_corrupted_ciphertext_is_detected_on_decrypt(keys):
+    data = bytearray(keys.encrypt(np.ones(5000)).to_bytes())
+    start, _ = ciphertext_span(data, 1)
+    data[start + 300] ^= 1
+    with pytest.raises(fh.FormatError, match="ciphertext 1 is corrupted"):
+        keys.decrypt(bytes(data))
