@@ -23,6 +23,7 @@ namespace fhto
 
     void Accumulator::add(const std::uint8_t *data, std::size_t size)
     {
+        std::lock_guard<std::mutex> lock(mutex_);
         const BatchView batch = parse_batch(context_, data, size);
         const BatchHeader &h = batch.header;
         const bool first = sum_.empty();
@@ -105,6 +106,12 @@ namespace fhto
 
     std::size_t Accumulator::serialized_size() const
     {
+        std::lock_guard<std::mutex> lock(mutex_);
+        return serialized_size_locked();
+    }
+
+    std::size_t Accumulator::serialized_size_locked() const
+    {
         if (sum_.empty())
         {
             throw ParameterError("the accumulator is empty: add at least one batch first");
@@ -114,7 +121,8 @@ namespace fhto
 
     void Accumulator::serialize_into(std::uint8_t *out, std::size_t out_size) const
     {
-        const std::size_t expected = serialized_size();
+        std::lock_guard<std::mutex> lock(mutex_);
+        const std::size_t expected = serialized_size_locked();
         if (out_size != expected)
         {
             throw ParameterError(
@@ -144,8 +152,9 @@ namespace fhto
         write_header(out, h);
     }
 
-    void Accumulator::reset() noexcept
+    void Accumulator::reset()
     {
+        std::lock_guard<std::mutex> lock(mutex_);
         sum_.clear();
         value_count_ = 0;
         contributions_ = 0;

@@ -2,6 +2,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <mutex>
 #include <string>
 #include <vector>
 #include "context.h"
@@ -13,7 +14,7 @@ namespace fhto
     The server's streaming homomorphic sum. Holds one running sum of ciphertexts and nothing
     else; needs no secret key. Each add() checks the batch (fingerprint, length, checksums,
     party budget) and adds it in place, in parallel over ciphertexts; an add that fails leaves
-    the running sum exactly as it was.
+    the running sum exactly as it was. Calls from several threads are serialized.
     */
     class Accumulator
     {
@@ -31,20 +32,23 @@ namespace fhto
         void add(const std::uint8_t *data, std::size_t size);
 
         /** Batches added so far (counting the contributions inside added sums). */
-        std::uint32_t contributions() const noexcept
+        std::uint32_t contributions() const
         {
+            std::lock_guard<std::mutex> lock(mutex_);
             return contributions_;
         }
 
         /** The smallest party budget among the added batches (0 before the first add). */
-        std::uint32_t party_budget() const noexcept
+        std::uint32_t party_budget() const
         {
+            std::lock_guard<std::mutex> lock(mutex_);
             return party_budget_;
         }
 
         /** Values per contribution (0 before the first add). */
-        std::uint64_t value_count() const noexcept
+        std::uint64_t value_count() const
         {
+            std::lock_guard<std::mutex> lock(mutex_);
             return value_count_;
         }
 
@@ -60,9 +64,12 @@ namespace fhto
         void serialize_into(std::uint8_t *out, std::size_t out_size) const;
 
         /** Forgets the running sum. */
-        void reset() noexcept;
+        void reset();
 
     private:
+        std::size_t serialized_size_locked() const;
+
+        mutable std::mutex mutex_;
         Context context_;
         int threads_;
         std::vector<seal::Ciphertext> sum_;

@@ -152,3 +152,15 @@ def test_sum_header_counts_contributions(keys, pub):
     total = fh.aggregate([keys.encrypt(np.ones(5), parties=7) for _ in range(3)], pub)
     h = parse_header(total.to_bytes())
     assert (h["mode"], h["contributions"], h["budget"]) == (3, 3, 7)
+
+
+def test_concurrent_adds_from_python_threads(keys, pub, rng):
+    from concurrent.futures import ThreadPoolExecutor
+
+    updates = rng.uniform(-1, 1, (8, 3 * 4096))
+    blobs = [keys.encrypt(u, parties=8).to_bytes() for u in updates]
+    acc = fh.Accumulator(pub, threads=1)
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(acc.add, blobs))
+    assert acc.contributions == 8
+    np.testing.assert_allclose(keys.decrypt(acc.result()), updates.sum(axis=0), rtol=0, atol=keys.error_bound(8))
