@@ -136,20 +136,9 @@ namespace fhto
         h.ciphertext_bytes = context_.ciphertext_bytes(Mode::sum);
         h.contributions = contributions_;
         h.party_budget = party_budget_;
-        std::uint8_t *checksums = out + kBatchHeaderBytes;
-        std::uint8_t *cts = checksums + 4 * sum_.size();
-        detail::parallel_for(sum_.size(), threads_, [&](std::size_t k) {
-            std::uint8_t *dst = cts + k * h.ciphertext_bytes;
-            const auto written = sum_[k].save(
-                reinterpret_cast<seal::seal_byte *>(dst), static_cast<std::size_t>(h.ciphertext_bytes),
-                seal::compr_mode_type::none);
-            if (static_cast<std::uint64_t>(written) != h.ciphertext_bytes)
-            {
-                throw std::logic_error("SEAL wrote a ciphertext of an unexpected size");
-            }
-            detail::put_le<std::uint32_t>(checksums + 4 * k, crc32c(dst, h.ciphertext_bytes));
-        });
-        write_header(out, h);
+        const BatchWriter writer(out, h);
+        detail::parallel_for(sum_.size(), threads_, [&](std::size_t k) { writer.store(k, sum_[k]); });
+        writer.finish();
     }
 
     void Accumulator::reset()

@@ -160,8 +160,7 @@ namespace fhto
         const std::size_t slots = per_ct / 2;
         const double scale = context.scale();
         const double weight = options.weight;
-        std::uint8_t *checksums = out + kBatchHeaderBytes;
-        std::uint8_t *cts = checksums + 4 * h.ciphertext_count;
+        const BatchWriter writer(out, h);
         const auto &encoder = context.encoder();
         const auto &encryptor = context.encryptor();
         const bool symmetric = options.mode == Mode::symmetric;
@@ -184,18 +183,9 @@ namespace fhto
             }
             seal::Plaintext plain(pool);
             encoder.encode(slot_values, scale, plain, pool);
-            std::uint8_t *dst = cts + k * h.ciphertext_bytes;
-            auto serializable = symmetric ? encryptor.encrypt_symmetric(plain, pool) : encryptor.encrypt(plain, pool);
-            const auto written = serializable.save(
-                reinterpret_cast<seal::seal_byte *>(dst), static_cast<std::size_t>(h.ciphertext_bytes),
-                seal::compr_mode_type::none);
-            if (static_cast<std::uint64_t>(written) != h.ciphertext_bytes)
-            {
-                throw std::logic_error("SEAL wrote a ciphertext of an unexpected size");
-            }
-            detail::put_le<std::uint32_t>(checksums + 4 * k, crc32c(dst, h.ciphertext_bytes));
+            writer.store(k, symmetric ? encryptor.encrypt_symmetric(plain, pool) : encryptor.encrypt(plain, pool));
         });
-        write_header(out, h);
+        writer.finish();
     }
 
     template void check_values<float>(const Context &, const float *, std::size_t, const EncryptOptions &);

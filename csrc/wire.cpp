@@ -65,6 +65,11 @@ namespace fhto
         detail::put_le<std::uint32_t>(out + 12, header_crc(out));
     }
 
+    void BatchWriter::finish() const noexcept
+    {
+        write_header(out_, header_);
+    }
+
     BatchHeader read_header(const std::uint8_t *data, std::size_t size)
     {
         if (size < kBatchHeaderBytes)

@@ -2,6 +2,9 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <stdexcept>
+#include "bytes.h"
+#include "checksum.h"
 #include "context.h"
 
 namespace fhto
@@ -52,6 +55,46 @@ namespace fhto
         {
             return ciphertexts + k * header.ciphertext_bytes;
         }
+    };
+
+    /**
+    Writes a batch into a caller's buffer of exactly batch_bytes(header.ciphertext_count,
+    header.ciphertext_bytes) bytes: store() each ciphertext (from any thread), then finish().
+    */
+    class BatchWriter
+    {
+    public:
+        BatchWriter(std::uint8_t *out, const BatchHeader &header) noexcept
+            : out_(out), header_(header), checksums_(out + kBatchHeaderBytes), ciphertexts_(checksums_ + 4 * header.ciphertext_count)
+        {}
+
+        /**
+        Serializes ciphertext k (a seal::Ciphertext or a seal::Serializable<seal::Ciphertext>)
+        without compression into its slot and records its checksum.
+        @throws std::logic_error if SEAL writes another size than the header declares
+        */
+        template <typename T>
+        void store(std::size_t k, const T &ciphertext) const
+        {
+            const auto size = static_cast<std::size_t>(header_.ciphertext_bytes);
+            std::uint8_t *dst = ciphertexts_ + k * size;
+            const auto written =
+                ciphertext.save(reinterpret_cast<seal::seal_byte *>(dst), size, seal::compr_mode_type::none);
+            if (static_cast<std::size_t>(written) != size)
+            {
+                throw std::logic_error("SEAL wrote a ciphertext of an unexpected size");
+            }
+            detail::put_le<std::uint32_t>(checksums_ + 4 * k, crc32c(dst, size));
+        }
+
+        /** Writes the header (with its checksum); call after every store(). */
+        void finish() const noexcept;
+
+    private:
+        std::uint8_t *out_;
+        BatchHeader header_;
+        std::uint8_t *checksums_;
+        std::uint8_t *ciphertexts_;
     };
 
     /** Ciphertexts needed for value_count values. */

@@ -8,17 +8,8 @@ from __future__ import annotations
 
 from . import _core
 from .engine import Accumulator, EncryptedUpdate, KeySet, PublicContext, aggregate
-from .errors import (
-    FhtoError,
-    FormatError,
-    InputTypeError,
-    KeyMismatchError,
-    LengthMismatchError,
-    ParameterError,
-    SecretKeyRequiredError,
-    ShapeError,
-    ValueRangeError,
-)
+from . import errors
+from .errors import *  # noqa: F401,F403 (the hierarchy is part of the public API)
 from .params import AGGREGATION, CONSERVATIVE, PRESETS, SECURITY_BOUNDS, Params, get_params
 
 __version__ = "0.1.0"
@@ -38,13 +29,4 @@ __all__ = [
     "EncryptedUpdate",
     "Accumulator",
     "aggregate",
-    "FhtoError",
-    "ParameterError",
-    "ValueRangeError",
-    "KeyMismatchError",
-    "LengthMismatchError",
-    "FormatError",
-    "SecretKeyRequiredError",
-    "InputTypeError",
-    "ShapeError",
-]
+] + errors.__all__
