@@ -104,25 +104,30 @@ namespace fhto
         party_budget_ = budget;
     }
 
-    std::size_t Accumulator::serialized_size() const
+    std::size_t Accumulator::serialized_size(Packing packing) const
     {
         std::lock_guard<std::mutex> lock(mutex_);
-        return serialized_size_locked();
+        return serialized_size_locked(packing);
     }
 
-    std::size_t Accumulator::serialized_size_locked() const
+    std::size_t Accumulator::serialized_size_locked(Packing packing) const
     {
         if (sum_.empty())
         {
             throw ParameterError("the accumulator is empty: add at least one batch first");
         }
-        return batch_bytes(sum_.size(), context_.ciphertext_bytes(Mode::sum));
+        const std::size_t ct_bytes = context_.ciphertext_bytes(Mode::sum, packing);
+        if (ct_bytes == 0)
+        {
+            throw ParameterError("this SEAL build's ciphertext layout cannot be bit-packed; use packing 'none'");
+        }
+        return batch_bytes(sum_.size(), ct_bytes);
     }
 
-    void Accumulator::serialize_into(std::uint8_t *out, std::size_t out_size) const
+    void Accumulator::serialize_into(std::uint8_t *out, std::size_t out_size, Packing packing) const
     {
         std::lock_guard<std::mutex> lock(mutex_);
-        const std::size_t expected = serialized_size_locked();
+        const std::size_t expected = serialized_size_locked(packing);
         if (out_size != expected)
         {
             throw ParameterError(
@@ -130,13 +135,14 @@ namespace fhto
         }
         BatchHeader h;
         h.mode = Mode::sum;
+        h.packing = packing;
         h.fingerprint = context_.fingerprint();
         h.value_count = value_count_;
         h.ciphertext_count = sum_.size();
-        h.ciphertext_bytes = context_.ciphertext_bytes(Mode::sum);
+        h.ciphertext_bytes = context_.ciphertext_bytes(Mode::sum, packing);
         h.contributions = contributions_;
         h.party_budget = party_budget_;
-        const BatchWriter writer(out, h);
+        const BatchWriter writer(context_, out, h);
         detail::parallel_for(sum_.size(), threads_, [&](std::size_t k) { writer.store(k, sum_[k]); });
         writer.finish();
     }

@@ -58,16 +58,16 @@ namespace fhto
         }
 
         /** Serialized size of the running sum. @throws ParameterError before the first add */
-        std::size_t serialized_size() const;
+        std::size_t serialized_size(Packing packing = Packing::none) const;
 
         /** Writes the running sum as a batch in `sum` mode. @throws ParameterError before the first add */
-        void serialize_into(std::uint8_t *out, std::size_t out_size) const;
+        void serialize_into(std::uint8_t *out, std::size_t out_size, Packing packing = Packing::none) const;
 
         /** Forgets the running sum. */
         void reset();
 
     private:
-        std::size_t serialized_size_locked() const;
+        std::size_t serialized_size_locked(Packing packing) const;
 
         mutable std::mutex mutex_;
         Context context_;

@@ -42,7 +42,7 @@ namespace fhto
             return fp;
         }
 
-        Params params_from_seal(const seal::EncryptionParameters &parms, int scale_bits)
+        Params params_from_seal(const seal::EncryptionParameters &parms, int scale_bits, Packing packing)
         {
             Params p;
             p.poly_modulus_degree = parms.poly_modulus_degree();
@@ -51,6 +51,7 @@ namespace fhto
                 p.coeff_modulus_bits.push_back(m.bit_count());
             }
             p.scale_bits = scale_bits;
+            p.packing = packing;
             return p;
         }
     } // namespace
@@ -85,6 +86,8 @@ namespace fhto
         double data_modulus = 0;
         std::size_t seeded_bytes = 0;
         std::size_t full_bytes = 0;
+        std::optional<PackLayout> seeded_layout;
+        std::optional<PackLayout> full_layout;
 
         State(
             const Params &p, const seal::EncryptionParameters &sp, const seal::SEALContext &ctx,
@@ -115,8 +118,27 @@ namespace fhto
                 sk_for_size = &throwaway->secret_key();
             }
             seal::Encryptor sizer(context, *sk_for_size);
-            seeded_bytes = static_cast<std::size_t>(sizer.encrypt_zero_symmetric().save_size(seal::compr_mode_type::none));
-            full_bytes = static_cast<std::size_t>(encryptor.encrypt_zero().save_size(seal::compr_mode_type::none));
+            const std::string seeded_sample = seal_save(sizer.encrypt_zero_symmetric());
+            const std::string full_sample = seal_save(encryptor.encrypt_zero());
+            seeded_bytes = seeded_sample.size();
+            full_bytes = full_sample.size();
+            std::vector<int> limb_bits;
+            for (const auto &m : data_moduli)
+            {
+                limb_bits.push_back(m.bit_count());
+            }
+            PackLayout layout;
+            const std::size_t n = params.poly_modulus_degree;
+            if (make_pack_layout(
+                    reinterpret_cast<const std::uint8_t *>(seeded_sample.data()), seeded_bytes, 1, n, limb_bits, layout))
+            {
+                seeded_layout = layout;
+            }
+            if (make_pack_layout(
+                    reinterpret_cast<const std::uint8_t *>(full_sample.data()), full_bytes, 2, n, limb_bits, layout))
+            {
+                full_layout = layout;
+            }
         }
     };
 
@@ -133,7 +155,12 @@ namespace fhto
         seal::PublicKey pk;
         keygen.create_public_key(pk);
         std::optional<seal::SecretKey> sk(keygen.secret_key());
-        return Context(std::make_shared<const State>(params, parms, ctx, pk, sk));
+        auto state = std::make_shared<const State>(params, parms, ctx, pk, sk);
+        if (params.packing == Packing::bits && !state->seeded_layout)
+        {
+            throw ParameterError("this SEAL build's ciphertext layout cannot be bit-packed; use packing 'none'");
+        }
+        return Context(std::move(state));
     }
 
     Context Context::public_only() const
@@ -170,6 +197,7 @@ namespace fhto
         detail::put_le<std::uint16_t>(h + 8, kContextVersion);
         std::memcpy(h + 16, s_->fingerprint.data(), 16);
         detail::put_le<std::uint32_t>(h + 32, static_cast<std::uint32_t>(s_->params.scale_bits));
+        h[36] = static_cast<std::uint8_t>(s_->params.packing);
         out += sections;
         std::uint32_t crc = crc32c(out.data(), out.size());
         detail::put_le<std::uint32_t>(reinterpret_cast<std::uint8_t *>(&out[12]), crc);
@@ -219,7 +247,12 @@ namespace fhto
         Fingerprint stored_fp;
         std::memcpy(stored_fp.data(), r.take(16), 16);
         auto scale_bits = r.get<std::uint32_t>();
-        r.take(4);
+        const std::uint8_t *flags = r.take(4);
+        if (flags[0] > 1 || flags[1] != 0 || flags[2] != 0 || flags[3] != 0)
+        {
+            throw FormatError("key set holds unknown flags");
+        }
+        const auto packing = static_cast<Packing>(flags[0]);
         auto section = [&r](const char *name, std::size_t &len) {
             auto n = r.get<std::uint64_t>();
             if (n > r.remaining())
@@ -256,7 +289,7 @@ namespace fhto
         {
             throw FormatError("key set holds an invalid scale: 2^" + std::to_string(scale_bits));
         }
-        Params params = params_from_seal(parms, static_cast<int>(scale_bits));
+        Params params = params_from_seal(parms, static_cast<int>(scale_bits), packing);
         validate_params(params);
         seal::SEALContext ctx(parms, true, seal::sec_level_type::tc128);
         if (!ctx.parameters_set())
@@ -406,9 +439,20 @@ namespace fhto
         return static_cast<double>(parties) * n * (1.0 + noise_coeff_max(mode, n)) / scale();
     }
 
-    std::size_t Context::ciphertext_bytes(Mode mode) const noexcept
+    std::size_t Context::ciphertext_bytes(Mode mode, Packing packing) const noexcept
     {
+        if (packing == Packing::bits)
+        {
+            const PackLayout *layout = pack_layout(mode);
+            return layout ? layout->packed_bytes : 0;
+        }
         return mode == Mode::symmetric ? s_->seeded_bytes : s_->full_bytes;
+    }
+
+    const PackLayout *Context::pack_layout(Mode mode) const noexcept
+    {
+        const auto &layout = mode == Mode::symmetric ? s_->seeded_layout : s_->full_layout;
+        return layout ? &*layout : nullptr;
     }
 
     std::string Context::seal_parameters_bytes() const

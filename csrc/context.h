@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include "pack.h"
 #include "params.h"
 #include "seal/seal.h"
 
@@ -97,8 +98,14 @@ namespace fhto
         */
         double error_bound(std::uint32_t parties, Mode mode) const noexcept;
 
-        /** Size of one ciphertext in SEAL's serialization (no compression) in the given mode. */
-        std::size_t ciphertext_bytes(Mode mode) const noexcept;
+        /**
+        Size of one serialized ciphertext in the given mode and packing (SEAL's serialization
+        without compression, or its bit-packed form); 0 if this SEAL build cannot be packed.
+        */
+        std::size_t ciphertext_bytes(Mode mode, Packing packing = Packing::none) const noexcept;
+
+        /** Layout of the bit-packed form of a ciphertext in `mode`, or nullptr if unsupported. */
+        const PackLayout *pack_layout(Mode mode) const noexcept;
 
         /** SEAL's own serialization of the encryption parameters. */
         std::string seal_parameters_bytes() const;

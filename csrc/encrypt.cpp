@@ -12,9 +12,14 @@
 
 namespace fhto
 {
-    std::size_t encrypted_size(const Context &context, std::size_t value_count, Mode mode)
+    std::size_t encrypted_size(const Context &context, std::size_t value_count, Mode mode, Packing packing)
     {
-        return batch_bytes(ciphertexts_for(context, value_count), context.ciphertext_bytes(mode));
+        const std::size_t ct_bytes = context.ciphertext_bytes(mode, packing);
+        if (ct_bytes == 0)
+        {
+            throw ParameterError("this SEAL build's ciphertext layout cannot be bit-packed; use packing 'none'");
+        }
+        return batch_bytes(ciphertexts_for(context, value_count), ct_bytes);
     }
 
     namespace
@@ -138,7 +143,7 @@ namespace fhto
             throw ParameterError("cannot encrypt an empty update");
         }
         check_options(context, options);
-        const std::size_t expected = encrypted_size(context, count, options.mode);
+        const std::size_t expected = encrypted_size(context, count, options.mode, options.packing);
         if (out_size != expected)
         {
             throw ParameterError(
@@ -149,10 +154,11 @@ namespace fhto
 
         BatchHeader h;
         h.mode = options.mode;
+        h.packing = options.packing;
         h.fingerprint = context.fingerprint();
         h.value_count = count;
         h.ciphertext_count = ciphertexts_for(context, count);
-        h.ciphertext_bytes = context.ciphertext_bytes(options.mode);
+        h.ciphertext_bytes = context.ciphertext_bytes(options.mode, options.packing);
         h.contributions = 1;
         h.party_budget = options.parties;
 
@@ -160,7 +166,7 @@ namespace fhto
         const std::size_t slots = per_ct / 2;
         const double scale = context.scale();
         const double weight = options.weight;
-        const BatchWriter writer(out, h);
+        const BatchWriter writer(context, out, h);
         const auto &encoder = context.encoder();
         const auto &encryptor = context.encryptor();
         const bool symmetric = options.mode == Mode::symmetric;

@@ -10,13 +10,14 @@ namespace fhto
     struct EncryptOptions
     {
         Mode mode = Mode::symmetric; ///< symmetric (needs the secret key) or public_key
+        Packing packing = Packing::none; ///< SEAL's own serialization, or bit-packed coefficients
         double weight = 1.0; ///< every value is multiplied by it while encoding (FedAvg: n_i)
         std::uint32_t parties = 1; ///< how many such contributions will be summed (range check)
         int threads = 0; ///< worker threads; 0 means the machine's hardware threads
     };
 
     /** Size of the batch that encrypting value_count values in `mode` produces. */
-    std::size_t encrypted_size(const Context &context, std::size_t value_count, Mode mode);
+    std::size_t encrypted_size(const Context &context, std::size_t value_count, Mode mode, Packing packing = Packing::none);
 
     /**
     Checks that every value is finite and that |weight * value| stays within what `parties`

@@ -36,6 +36,10 @@ namespace fhto
             s << (i ? ", " : "") << params.coeff_modulus_bits[i];
         }
         s << "] bits, scale=2^" << params.scale_bits;
+        if (params.packing == Packing::bits)
+        {
+            s << ", bit-packed";
+        }
         return s.str();
     }
 
@@ -65,6 +69,10 @@ namespace fhto
                     "coeff_modulus_bits[" + std::to_string(i) + "] must be between 20 and 60; got " +
                     std::to_string(bits[i]));
             }
+        }
+        if (params.packing != Packing::none && params.packing != Packing::bits)
+        {
+            throw ParameterError("packing must be 'none' or 'bits'");
         }
         const int total = std::accumulate(bits.begin(), bits.end(), 0);
         if (total > bound)

@@ -8,6 +8,13 @@
 
 namespace fhto
 {
+    /** How each ciphertext's coefficients are stored on the wire. */
+    enum class Packing : std::uint8_t
+    {
+        none = 0, ///< SEAL's own serialization, loadable by any SEAL 4.1 program as it is
+        bits = 1 ///< SEAL's serialization with each coefficient in exactly its prime's bit size
+    };
+
     /**
     A CKKS parameter set: ring degree N, the bit sizes of the coefficient-modulus primes, and
     the encoding scale 2^scale_bits. With more than one prime, the last is SEAL's special prime
@@ -19,6 +26,8 @@ namespace fhto
         std::size_t poly_modulus_degree = 0;
         std::vector<int> coeff_modulus_bits;
         int scale_bits = 0;
+        /** The wire packing batches use unless a call asks otherwise (not part of the cryptography). */
+        Packing packing = Packing::none;
     };
 
     /** Noise bound of SEAL's centered binomial sampler (21 coin pairs: |e| <= 21). */

@@ -56,6 +56,7 @@ namespace fhto
         std::memcpy(out, kMagic, 8);
         detail::put_le<std::uint16_t>(out + 8, kBatchVersion);
         out[10] = static_cast<std::uint8_t>(h.mode);
+        out[11] = static_cast<std::uint8_t>(h.packing);
         std::memcpy(out + 16, h.fingerprint.data(), 16);
         detail::put_le<std::uint64_t>(out + 32, h.value_count);
         detail::put_le<std::uint64_t>(out + 40, h.ciphertext_count);
@@ -63,6 +64,30 @@ namespace fhto
         detail::put_le<std::uint32_t>(out + 56, h.contributions);
         detail::put_le<std::uint32_t>(out + 60, h.party_budget);
         detail::put_le<std::uint32_t>(out + 12, header_crc(out));
+    }
+
+    BatchWriter::BatchWriter(const Context &context, std::uint8_t *out, const BatchHeader &header)
+        : out_(out), header_(header), checksums_(out + kBatchHeaderBytes),
+          ciphertexts_(checksums_ + 4 * header.ciphertext_count)
+    {
+        if (header.packing == Packing::bits)
+        {
+            layout_ = context.pack_layout(header.mode);
+            if (!layout_)
+            {
+                throw ParameterError("this SEAL build's ciphertext layout cannot be bit-packed; use packing 'none'");
+            }
+        }
+    }
+
+    std::uint8_t *BatchWriter::scratch_bytes(std::size_t size)
+    {
+        thread_local std::vector<std::uint8_t> scratch;
+        if (scratch.size() < size)
+        {
+            scratch.resize(size);
+        }
+        return scratch.data();
     }
 
     void BatchWriter::finish() const noexcept
@@ -92,11 +117,16 @@ namespace fhto
         }
         BatchHeader h;
         const std::uint8_t mode = data[10];
-        if (mode < 1 || mode > 3 || data[11] != 0)
+        if (mode < 1 || mode > 3)
         {
             throw FormatError("batch header names an unknown encryption mode " + std::to_string(mode));
         }
+        if (data[11] > 1)
+        {
+            throw FormatError("batch header names an unknown packing " + std::to_string(data[11]));
+        }
         h.mode = static_cast<Mode>(mode);
+        h.packing = static_cast<Packing>(data[11]);
         std::memcpy(h.fingerprint.data(), data + 16, 16);
         h.value_count = detail::get_le<std::uint64_t>(data + 32);
         h.ciphertext_count = detail::get_le<std::uint64_t>(data + 40);
@@ -146,12 +176,17 @@ namespace fhto
                 std::to_string(h.value_count) + " values; expected " +
                 std::to_string(ciphertexts_for(context, h.value_count)));
         }
-        if (h.ciphertext_bytes != context.ciphertext_bytes(h.mode))
+        const std::size_t expected_ct = context.ciphertext_bytes(h.mode, h.packing);
+        if (expected_ct == 0)
+        {
+            throw FormatError("batch is bit-packed, which this SEAL build's ciphertext layout does not support");
+        }
+        if (h.ciphertext_bytes != expected_ct)
         {
             throw FormatError(
                 "batch header declares " + std::to_string(h.ciphertext_bytes) + "-byte ciphertexts; " +
-                mode_name(h.mode) + " ciphertexts of this context have " +
-                std::to_string(context.ciphertext_bytes(h.mode)));
+                mode_name(h.mode) + (h.packing == Packing::bits ? " bit-packed" : "") +
+                " ciphertexts of this context have " + std::to_string(expected_ct));
         }
         view.checksums = data + kBatchHeaderBytes;
         view.ciphertexts = view.checksums + 4 * h.ciphertext_count;
@@ -169,11 +204,20 @@ namespace fhto
 
     void load_ciphertext(const Context &context, const BatchView &batch, std::size_t k, seal::Ciphertext &destination)
     {
+        const std::uint8_t *seal_bytes = batch.ciphertext(k);
+        std::size_t size = static_cast<std::size_t>(batch.header.ciphertext_bytes);
+        if (batch.header.packing == Packing::bits)
+        {
+            const PackLayout *layout = context.pack_layout(batch.header.mode); // non-null: parse_batch checked
+            std::uint8_t *scratch = BatchWriter::scratch_bytes(layout->seal_bytes);
+            unpack_ciphertext(*layout, seal_bytes, scratch);
+            seal_bytes = scratch;
+            size = layout->seal_bytes;
+        }
         try
         {
             destination.load(
-                context.seal_context(), reinterpret_cast<const seal::seal_byte *>(batch.ciphertext(k)),
-                batch.header.ciphertext_bytes);
+                context.seal_context(), reinterpret_cast<const seal::seal_byte *>(seal_bytes), size);
         }
         catch (const std::exception &e)
         {

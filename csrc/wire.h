@@ -16,7 +16,7 @@ namespace fhto
         0       8      magic "FHTOCKKS"
         8       2      format version (1)
         10      1      mode: 1 symmetric (seeded), 2 public key, 3 sum
-        11      1      reserved, 0
+        11      1      packing: 0 SEAL's own serialization, 1 coefficients bit-packed
         12      4      CRC-32C of these 64 header bytes, this field taken as 0
         16      16     key/parameter fingerprint
         32      8      value count
@@ -25,7 +25,8 @@ namespace fhto
         56      4      contributions summed into this batch (1 for a fresh encryption)
         60      4      party budget: how many contributions the values were range-checked for
         64      4*C    CRC-32C of each serialized ciphertext
-        64+4C   B*C    the ciphertexts, each in SEAL's own serialization (no compression)
+        64+4C   B*C    the ciphertexts, each in SEAL's own serialization (no compression), or
+                       with packing 1 its bit-packed form (see pack.h)
 
     A ciphertext k carries values [k*V, (k+1)*V) with V = N: value 2j in the real part and
     value 2j+1 in the imaginary part of slot j; the last ciphertext is zero-padded.
@@ -33,6 +34,7 @@ namespace fhto
     struct BatchHeader
     {
         Mode mode = Mode::symmetric;
+        Packing packing = Packing::none;
         Fingerprint fingerprint{};
         std::uint64_t value_count = 0;
         std::uint64_t ciphertext_count = 0;
@@ -64,9 +66,8 @@ namespace fhto
     class BatchWriter
     {
     public:
-        BatchWriter(std::uint8_t *out, const BatchHeader &header) noexcept
-            : out_(out), header_(header), checksums_(out + kBatchHeaderBytes), ciphertexts_(checksums_ + 4 * header.ciphertext_count)
-        {}
+        /** @throws ParameterError if the header asks for a packing this context cannot do */
+        BatchWriter(const Context &context, std::uint8_t *out, const BatchHeader &header);
 
         /**
         Serializes ciphertext k (a seal::Ciphertext or a seal::Serializable<seal::Ciphertext>)
@@ -78,11 +79,15 @@ namespace fhto
         {
             const auto size = static_cast<std::size_t>(header_.ciphertext_bytes);
             std::uint8_t *dst = ciphertexts_ + k * size;
-            const auto written =
-                ciphertext.save(reinterpret_cast<seal::seal_byte *>(dst), size, seal::compr_mode_type::none);
-            if (static_cast<std::size_t>(written) != size)
+            if (layout_)
             {
-                throw std::logic_error("SEAL wrote a ciphertext of an unexpected size");
+                std::uint8_t *scratch = scratch_bytes(layout_->seal_bytes);
+                save_exact(ciphertext, scratch, layout_->seal_bytes);
+                pack_ciphertext(*layout_, scratch, dst);
+            }
+            else
+            {
+                save_exact(ciphertext, dst, size);
             }
             detail::put_le<std::uint32_t>(checksums_ + 4 * k, crc32c(dst, size));
         }
@@ -90,9 +95,24 @@ namespace fhto
         /** Writes the header (with its checksum); call after every store(). */
         void finish() const noexcept;
 
+        /** A per-thread scratch buffer of at least `size` bytes. */
+        static std::uint8_t *scratch_bytes(std::size_t size);
+
     private:
+        template <typename T>
+        static void save_exact(const T &ciphertext, std::uint8_t *dst, std::size_t size)
+        {
+            const auto written =
+                ciphertext.save(reinterpret_cast<seal::seal_byte *>(dst), size, seal::compr_mode_type::none);
+            if (static_cast<std::size_t>(written) != size)
+            {
+                throw std::logic_error("SEAL wrote a ciphertext of an unexpected size");
+            }
+        }
+
         std::uint8_t *out_;
         BatchHeader header_;
+        const PackLayout *layout_ = nullptr;
         std::uint8_t *checksums_;
         std::uint8_t *ciphertexts_;
     };

@@ -24,6 +24,26 @@ def test_mean_of_100_hospitals_within_1e6(keys, pub, rng):
     assert keys.error_bound(hospitals) / hospitals <= 1e-6  # the bound itself meets the target
 
 
+@pytest.mark.parametrize("preset", ["compact", "conservative"])
+def test_mean_of_100_hospitals_within_1e6_for_other_presets(preset, rng):
+    keys = fh.KeySet.generate(preset)
+    assert keys.error_bound(100) / 100 <= 1e-6
+    updates = rng.uniform(-1, 1, (100, 4096 + 3))
+    total = fh.aggregate((keys.encrypt(u, parties=100) for u in updates), keys.public_context())
+    assert np.abs(keys.decrypt(total) / 100 - updates.mean(axis=0)).max() <= keys.error_bound(100) / 100
+
+
+def test_packed_and_unpacked_uploads_mix_and_the_sum_can_be_packed(keys, pub, rng):
+    a, b = rng.uniform(-1, 1, (2, 3 * 4096 - 1))
+    acc = fh.Accumulator(pub).add(keys.encrypt(a, parties=2, packed=True)).add(keys.encrypt(b, parties=2))
+    plain, packed = acc.result(), acc.result(packed=True)
+    assert not plain.packed and packed.packed and packed.nbytes < plain.nbytes
+    for total in (plain, packed):
+        np.testing.assert_allclose(keys.decrypt(total), a + b, rtol=0, atol=keys.error_bound(2))
+    resumed = fh.Accumulator(pub).add(packed)
+    assert resumed.contributions == 2
+
+
 def test_weighted_fedavg(keys, pub, rng):
     counts = np.array([120, 40, 300, 75])
     updates = rng.uniform(-0.5, 0.5, (4, 5000)).astype(np.float32)

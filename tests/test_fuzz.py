@@ -72,6 +72,7 @@ def seeds(keys, pub):
     small = rng.uniform(-1, 1, 4096 + 10)
     return {
         "symmetric": keys.encrypt(small, parties=1000).to_bytes(),
+        "packed": keys.encrypt(small, parties=1000, packed=True).to_bytes(),
         "public_key": pub.encrypt(small[:100], parties=1000).to_bytes(),
         "sum": fh.aggregate([keys.encrypt(small, parties=1000)] * 2, pub).to_bytes(),
         "keyset": keys.to_bytes(),

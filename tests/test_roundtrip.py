@@ -13,12 +13,13 @@ LENGTHS = [1, 2, 3, SLOTS - 1, SLOTS, SLOTS + 1, N - 1, N, N + 1, 7 * N + 5]
 @pytest.mark.parametrize("length", LENGTHS)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("threads", [1, 3])
-def test_round_trip_across_slot_and_ciphertext_boundaries(keys, rng, length, dtype, threads):
+@pytest.mark.parametrize("packed", [False, True], ids=["seal", "packed"])
+def test_round_trip_across_slot_and_ciphertext_boundaries(keys, rng, length, dtype, threads, packed):
     x = rng.uniform(-1, 1, length).astype(dtype)
-    update = keys.encrypt(x, threads=threads)
-    assert update.value_count == length
+    update = keys.encrypt(x, threads=threads, packed=packed)
+    assert update.value_count == length and update.packed == packed
     assert update.ciphertext_count == -(-length // N)
-    assert update.nbytes == keys.encrypted_size(length)
+    assert update.nbytes == keys.encrypted_size(length, packed=packed)
     out = keys.decrypt(update, threads=threads)
     assert out.dtype == np.float64 and out.shape == (length,)
     np.testing.assert_allclose(out, x.astype(np.float64), rtol=0, atol=keys.error_bound(1))
@@ -105,3 +106,25 @@ class TestTorch:
     def test_integer_tensor_is_refused(self, keys):
         with pytest.raises(TypeError, match="float32 or float64; got int64"):
             keys.encrypt(self.torch.arange(4))
+
+
+@pytest.mark.parametrize("mode", ["symmetric", "public_key"])
+def test_packing_stores_each_coefficient_in_its_prime_size(keys, rng, mode):
+    x = rng.uniform(-1, 1, 5 * N)
+    plain, packed = keys.encrypt(x, mode=mode, packed=False), keys.encrypt(x, mode=mode, packed=True)
+    polys = 1 if mode == "symmetric" else 2
+    saved = 5 * polys * N * (64 - 60) // 8  # 4 of every 64 bits are zero padding for a 60-bit prime
+    assert plain.nbytes - packed.nbytes == saved
+    np.testing.assert_allclose(keys.decrypt(packed), x, rtol=0, atol=keys.error_bound(1, mode))
+
+
+def test_compact_preset_is_packed_by_default_and_under_7_2_bytes_per_value(rng):
+    keys = fh.KeySet.generate("compact")
+    assert keys.params == fh.COMPACT and keys.params.packed
+    x = rng.uniform(-1, 1, 25 * N)
+    update = keys.encrypt(x)
+    assert update.packed and update.bytes_per_value < 7.2
+    assert not keys.encrypt(x, packed=False).packed
+    np.testing.assert_allclose(keys.decrypt(update), x, rtol=0, atol=keys.error_bound(1))
+    assert fh.KeySet.from_bytes(keys.to_bytes()).params.packed
+    assert keys.public_context().params.packed

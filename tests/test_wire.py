@@ -112,3 +112,29 @@ def test_corrupted_ciphertext_is_detected_on_decrypt(keys):
     data[start + 300] ^= 1
     with pytest.raises(fh.FormatError, match="ciphertext 1 is corrupted"):
         keys.decrypt(bytes(data))
+
+
+def test_packed_header_and_corruption(keys):
+    data = bytearray(keys.encrypt(np.ones(5000), packed=True).to_bytes())
+    h = parse_header(data)
+    assert h["reserved"] == 1  # byte 11: packing
+    assert h["ct_bytes"] == keys._core.ciphertext_bytes(_core.Mode.symmetric, _core.Packing.bits)
+    start, _ = ciphertext_span(data, 1)
+    data[start + 400] ^= 4
+    with pytest.raises(fh.FormatError, match="ciphertext 1 is corrupted"):
+        keys.decrypt(bytes(data))
+    bad = bytearray(data)
+    bad[11] = 2
+    with pytest.raises(fh.FormatError, match="unknown packing 2"):
+        fh.EncryptedUpdate.from_bytes(reseal_header(bad))
+
+
+def test_packed_out_of_range_coefficient_is_refused_by_seal(keys):
+    """Packed 60-bit fields can hold values >= the prime; SEAL's validity check refuses them."""
+    data = bytearray(keys.encrypt(np.ones(5000), packed=True).to_bytes())
+    start, _ = ciphertext_span(data, 0)
+    word = start + 16 + 73 + 16 + 8  # first packed coefficient: 60 bits, all ones
+    data[word : word + 7] = b"\xff" * 7
+    data[word + 7] |= 0x0F
+    with pytest.raises(fh.FormatError, match="ciphertext 0 is not a valid SEAL ciphertext"):
+        keys.decrypt(reseal(data))

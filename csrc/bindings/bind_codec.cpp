@@ -29,8 +29,8 @@ namespace fhto
                     throw ParameterError("cannot encrypt an empty update");
                 }
                 std::uint8_t *out = nullptr;
-                py::bytes result = new_bytes(encrypted_size(c, count, options.mode), out);
-                const std::size_t size = encrypted_size(c, count, options.mode);
+                const std::size_t size = encrypted_size(c, count, options.mode, options.packing);
+                py::bytes result = new_bytes(size, out);
                 {
                     py::gil_scoped_release release;
                     encrypt_into(c, data, count, options, out, size);
@@ -42,6 +42,7 @@ namespace fhto
             {
                 py::dict d;
                 d["mode"] = h.mode;
+                d["packing"] = h.packing;
                 d["fingerprint"] = py::bytes(reinterpret_cast<const char *>(h.fingerprint.data()), h.fingerprint.size());
                 d["value_count"] = h.value_count;
                 d["ciphertext_count"] = h.ciphertext_count;
@@ -67,10 +68,11 @@ namespace fhto
 
             m.def(
                 "encrypt",
-                [](const Context &c, const py::array &values, Mode mode, double weight, std::uint32_t parties,
-                   int threads) {
+                [](const Context &c, const py::array &values, Mode mode, Packing packing, double weight,
+                   std::uint32_t parties, int threads) {
                     EncryptOptions options;
                     options.mode = mode;
+                    options.packing = packing;
                     options.weight = weight;
                     options.parties = parties;
                     options.threads = threads;
@@ -88,13 +90,15 @@ namespace fhto
                     }
                     throw py::type_error("values must be float32 or float64");
                 },
-                py::arg("context"), py::arg("values"), py::arg("mode"), py::arg("weight"), py::arg("parties"),
-                py::arg("threads"));
+                py::arg("context"), py::arg("values"), py::arg("mode"), py::arg("packing"), py::arg("weight"),
+                py::arg("parties"), py::arg("threads"));
 
             m.def(
                 "encrypted_size",
-                [](const Context &c, std::size_t count, Mode mode) { return encrypted_size(c, count, mode); },
-                py::arg("context"), py::arg("value_count"), py::arg("mode"));
+                [](const Context &c, std::size_t count, Mode mode, Packing packing) {
+                    return encrypted_size(c, count, mode, packing);
+                },
+                py::arg("context"), py::arg("value_count"), py::arg("mode"), py::arg("packing"));
 
             m.def(
                 "read_header",
@@ -141,16 +145,17 @@ namespace fhto
                     py::arg("data"))
                 .def(
                     "to_bytes",
-                    [](const Accumulator &a) {
+                    [](const Accumulator &a, Packing packing) {
                         std::uint8_t *out = nullptr;
-                        const std::size_t size = a.serialized_size();
+                        const std::size_t size = a.serialized_size(packing);
                         py::bytes result = new_bytes(size, out);
                         {
                             py::gil_scoped_release release;
-                            a.serialize_into(out, size);
+                            a.serialize_into(out, size, packing);
                         }
                         return result;
-                    })
+                    },
+                    py::arg("packing"))
                 .def("reset", &Accumulator::reset)
                 .def_property_readonly("contributions", &Accumulator::contributions)
                 .def_property_readonly("party_budget", &Accumulator::party_budget)

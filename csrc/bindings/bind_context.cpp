@@ -9,12 +9,13 @@ namespace fhto
     {
         namespace
         {
-            Params make_params(std::size_t n, const std::vector<int> &bits, int scale_bits)
+            Params make_params(std::size_t n, const std::vector<int> &bits, int scale_bits, Packing packing)
             {
                 Params p;
                 p.poly_modulus_degree = n;
                 p.coeff_modulus_bits = bits;
                 p.scale_bits = scale_bits;
+                p.packing = packing;
                 return p;
             }
         } // namespace
@@ -25,24 +26,27 @@ namespace fhto
                 .value("symmetric", Mode::symmetric)
                 .value("public_key", Mode::public_key)
                 .value("sum", Mode::sum);
+            py::enum_<Packing>(m, "Packing").value("none", Packing::none).value("bits", Packing::bits);
 
             m.def("max_secure_coeff_bits", &max_secure_coeff_bits, py::arg("poly_modulus_degree"));
             m.def(
                 "validate_params",
-                [](std::size_t n, const std::vector<int> &bits, int scale_bits) {
-                    validate_params(make_params(n, bits, scale_bits));
+                [](std::size_t n, const std::vector<int> &bits, int scale_bits, Packing packing) {
+                    validate_params(make_params(n, bits, scale_bits, packing));
                 },
-                py::arg("poly_modulus_degree"), py::arg("coeff_modulus_bits"), py::arg("scale_bits"));
+                py::arg("poly_modulus_degree"), py::arg("coeff_modulus_bits"), py::arg("scale_bits"),
+                py::arg("packing"));
 
             py::class_<Context>(m, "Context")
                 .def_static(
                     "generate",
-                    [](std::size_t n, const std::vector<int> &bits, int scale_bits) {
-                        Params p = make_params(n, bits, scale_bits);
+                    [](std::size_t n, const std::vector<int> &bits, int scale_bits, Packing packing) {
+                        Params p = make_params(n, bits, scale_bits, packing);
                         py::gil_scoped_release release;
                         return Context::generate(p);
                     },
-                    py::arg("poly_modulus_degree"), py::arg("coeff_modulus_bits"), py::arg("scale_bits"))
+                    py::arg("poly_modulus_degree"), py::arg("coeff_modulus_bits"), py::arg("scale_bits"),
+                    py::arg("packing"))
                 .def_static(
                     "from_bytes",
                     [](const py::buffer &buffer) {
@@ -66,6 +70,7 @@ namespace fhto
                 .def_property_readonly("poly_modulus_degree", [](const Context &c) { return c.params().poly_modulus_degree; })
                 .def_property_readonly("coeff_modulus_bits", [](const Context &c) { return c.params().coeff_modulus_bits; })
                 .def_property_readonly("scale_bits", [](const Context &c) { return c.params().scale_bits; })
+                .def_property_readonly("packing", [](const Context &c) { return c.params().packing; })
                 .def_property_readonly(
                     "coeff_modulus",
                     [](const Context &c) {
@@ -80,7 +85,7 @@ namespace fhto
                 .def_property_readonly("data_modulus_bits", &Context::data_modulus_bits)
                 .def("max_abs_value", &Context::max_abs_value, py::arg("parties"), py::arg("mode"))
                 .def("error_bound", &Context::error_bound, py::arg("parties"), py::arg("mode"))
-                .def("ciphertext_bytes", &Context::ciphertext_bytes, py::arg("mode"))
+                .def("ciphertext_bytes", &Context::ciphertext_bytes, py::arg("mode"), py::arg("packing") = Packing::none)
                 .def("seal_parameters_bytes", [](const Context &c) { return to_py_bytes(c.seal_parameters_bytes()); })
                 .def("seal_public_key_bytes", [](const Context &c) { return to_py_bytes(c.seal_public_key_bytes()); })
                 .def("seal_secret_key_bytes", [](const Context &c) { return to_py_bytes(c.seal_secret_key_bytes()); });

@@ -10,7 +10,7 @@ from . import _core
 from .engine import Accumulator, EncryptedUpdate, KeySet, PublicContext, aggregate
 from . import errors
 from .errors import *  # noqa: F401,F403 (the hierarchy is part of the public API)
-from .params import AGGREGATION, CONSERVATIVE, PRESETS, SECURITY_BOUNDS, Params, get_params
+from .params import AGGREGATION, COMPACT, CONSERVATIVE, PRESETS, SECURITY_BOUNDS, Params, get_params
 
 __version__ = "0.1.0"
 SEAL_VERSION: str = _core.SEAL_VERSION
@@ -21,6 +21,7 @@ __all__ = [
     "Params",
     "PRESETS",
     "AGGREGATION",
+    "COMPACT",
     "CONSERVATIVE",
     "SECURITY_BOUNDS",
     "get_params",

@@ -72,7 +72,12 @@ class _Context:
     @property
     def params(self) -> Params:
         """The parameter set (with the bit sizes of the actual primes)."""
-        return Params(self._core.poly_modulus_degree, tuple(self._core.coeff_modulus_bits), self._core.scale_bits)
+        return Params(
+            self._core.poly_modulus_degree,
+            tuple(self._core.coeff_modulus_bits),
+            self._core.scale_bits,
+            packed=self._core.packing == _core.Packing.bits,
+        )
 
     @property
     def fingerprint(self) -> str:
@@ -91,11 +96,20 @@ class _Context:
         """Worst-case absolute error of a decrypted sum of ``parties`` contributions."""
         return self._core.error_bound(as_parties(parties), _as_mode(mode))
 
-    def encrypted_size(self, value_count: int, mode: Optional[str] = None) -> int:
+    def _packing(self, packed: Optional[bool]) -> "_core.Packing":
+        if packed is None:
+            return self._core.packing
+        if not isinstance(packed, bool):
+            raise InputTypeError(f"packed must be a bool or None; got {type(packed).__name__}")
+        return _core.Packing.bits if packed else _core.Packing.none
+
+    def encrypted_size(self, value_count: int, mode: Optional[str] = None, packed: Optional[bool] = None) -> int:
         """Bytes of the batch that encrypting ``value_count`` values produces."""
         if not isinstance(value_count, (int, np.integer)) or value_count < 1:
             raise ParameterError(f"value_count must be a positive int; got {value_count!r}")
-        return _core.encrypted_size(self._core, int(value_count), _as_mode(mode or self._default_mode))
+        return _core.encrypted_size(
+            self._core, int(value_count), _as_mode(mode or self._default_mode), self._packing(packed)
+        )
 
     def seal_parameters(self) -> bytes:
         """SEAL's own serialization of the encryption parameters (loads in any SEAL 4.1)."""
@@ -113,6 +127,7 @@ class _Context:
         weight: float = 1.0,
         parties: int = 1,
         mode: Optional[str] = None,
+        packed: Optional[bool] = None,
         threads: Optional[int] = None,
     ) -> "EncryptedUpdate":
         """Encrypt a whole flat update in one call.
@@ -130,6 +145,9 @@ class _Context:
         mode:
             ``"symmetric"`` (secret key, seeded: half the bytes; the default for a key set) or
             ``"public_key"`` (the only choice for a public context).
+        packed:
+            Store coefficients bit-packed (smaller) or as SEAL's own serialization (loadable by
+            any SEAL 4.1 program); ``None`` uses the key set's parameters (``Params.packed``).
         threads:
             Worker threads; ``None`` uses every core this process may run on.
 
@@ -147,6 +165,7 @@ class _Context:
             self._core,
             array,
             _as_mode(mode or self._default_mode),
+            self._packing(packed),
             as_weight(weight),
             as_parties(parties),
             as_threads(threads),
@@ -161,7 +180,7 @@ class _Context:
         p = self.params
         return (
             f"{type(self).__name__}(N={p.poly_modulus_degree}, q={list(p.coeff_modulus_bits)} bits, "
-            f"scale=2^{p.scale_bits}, fingerprint={self.fingerprint})"
+            f"scale=2^{p.scale_bits}, packed={p.packed}, fingerprint={self.fingerprint})"
         )
 
 
@@ -214,7 +233,7 @@ class KeySet(_Context):
     def generate(cls, params: "Params | str | None" = None) -> "KeySet":
         """Generate a fresh key set; ``params`` is a :class:`Params`, a preset name or None (aggregation)."""
         p = get_params(params)
-        return cls(_core.Context.generate(p.poly_modulus_degree, list(p.coeff_modulus_bits), p.scale_bits))
+        return cls(_core.Context.generate(p.poly_modulus_degree, list(p.coeff_modulus_bits), p.scale_bits, p.packing))
 
     @classmethod
     def from_bytes(cls, data: Any) -> "KeySet":
@@ -317,6 +336,11 @@ class EncryptedUpdate:
         return self._header["mode"].name
 
     @property
+    def packed(self) -> bool:
+        """Whether the coefficients are bit-packed (False: SEAL's own serialization)."""
+        return self._header["packing"] == _core.Packing.bits
+
+    @property
     def contributions(self) -> int:
         return self._header["contributions"]
 
@@ -338,6 +362,7 @@ class EncryptedUpdate:
     def __repr__(self) -> str:
         return (
             f"EncryptedUpdate(values={self.value_count}, ciphertexts={self.ciphertext_count}, mode={self.mode}, "
+            f"packed={self.packed}, "
             f"contributions={self.contributions}/{self.party_budget}, bytes={self.nbytes})"
         )
 
@@ -387,15 +412,17 @@ class Accumulator:
     def context(self) -> PublicContext:
         return self._context
 
-    def result(self) -> EncryptedUpdate:
+    def result(self, packed: Optional[bool] = None) -> EncryptedUpdate:
         """The running sum as a batch in ``sum`` mode (for the key holder to decrypt).
+
+        ``packed`` as in :meth:`KeySet.encrypt`; ``None`` uses the key set's parameters.
 
         Raises
         ------
         ParameterError
             Nothing was added yet.
         """
-        return EncryptedUpdate._trusted(self._core.to_bytes())
+        return EncryptedUpdate._trusted(self._core.to_bytes(self._context._packing(packed)))
 
     def reset(self) -> None:
         self._core.reset()

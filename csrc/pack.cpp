@@ -1,0 +1,135 @@
+#include "pack.h"
+
+#include <cstring>
+#include "bytes.h"
+
+namespace fhto
+{
+    namespace
+    {
+        // SEAL 4.1: Serialization header, then Ciphertext::save_members writes parms_id (32),
+        // is_ntt_form (1), size, poly_modulus_degree, coeff_modulus_size (8 each), scale (8),
+        // correction_factor (8), then the DynArray: its own header (16) and count (8).
+        constexpr std::size_t kSealHeader = 16;
+        constexpr std::size_t kCiphertextMeta = 32 + 1 + 8 + 8 + 8 + 8 + 8;
+        constexpr std::size_t kCountOffset = kSealHeader + kCiphertextMeta + kSealHeader;
+        constexpr std::size_t kWordsOffset = kCountOffset + 8;
+
+#if defined(__SIZEOF_INT128__)
+        using Acc = unsigned __int128;
+#else
+#error "coefficient packing needs a 128-bit integer type (GCC or Clang)"
+#endif
+
+        void pack_words(const std::uint8_t *in, std::size_t count, int bits, std::uint8_t *&out) noexcept
+        {
+            const std::uint64_t mask = (std::uint64_t(1) << bits) - 1;
+            Acc acc = 0;
+            int have = 0;
+            for (std::size_t i = 0; i < count; i++)
+            {
+                acc |= static_cast<Acc>(detail::get_le<std::uint64_t>(in + 8 * i) & mask) << have;
+                have += bits;
+                while (have >= 8)
+                {
+                    *out++ = static_cast<std::uint8_t>(acc);
+                    acc >>= 8;
+                    have -= 8;
+                }
+            }
+            if (have > 0)
+            {
+                *out++ = static_cast<std::uint8_t>(acc);
+            }
+        }
+
+        void unpack_words(const std::uint8_t *&in, std::size_t count, int bits, std::uint8_t *out) noexcept
+        {
+            const std::uint64_t mask = (std::uint64_t(1) << bits) - 1;
+            Acc acc = 0;
+            int have = 0;
+            for (std::size_t i = 0; i < count; i++)
+            {
+                while (have < bits)
+                {
+                    acc |= static_cast<Acc>(*in++) << have;
+                    have += 8;
+                }
+                detail::put_le<std::uint64_t>(out + 8 * i, static_cast<std::uint64_t>(acc) & mask);
+                acc >>= bits;
+                have -= bits;
+            }
+        }
+
+        std::size_t packed_limb_bytes(std::size_t n, int bits) noexcept
+        {
+            return (n * static_cast<std::size_t>(bits) + 7) / 8;
+        }
+    } // namespace
+
+    bool make_pack_layout(
+        const std::uint8_t *sample, std::size_t sample_bytes, std::size_t polys, std::size_t n,
+        const std::vector<int> &bits, PackLayout &layout)
+    {
+        layout = PackLayout{};
+        layout.seal_bytes = sample_bytes;
+        layout.words_offset = kWordsOffset;
+        layout.polys = polys;
+        layout.n = n;
+        layout.bits = bits;
+        const std::size_t words = layout.word_count();
+        if (sample_bytes < kWordsOffset + 8 * words || detail::get_le<std::uint64_t>(sample + kCountOffset) != words)
+        {
+            return false;
+        }
+        for (int b : bits)
+        {
+            if (b < 1 || b > 62)
+            {
+                return false;
+            }
+        }
+        std::size_t packed = 0;
+        for (std::size_t p = 0; p < polys; p++)
+        {
+            for (int b : bits)
+            {
+                packed += packed_limb_bytes(n, b);
+            }
+        }
+        layout.packed_bytes = sample_bytes - 8 * words + packed;
+        return true;
+    }
+
+    void pack_ciphertext(const PackLayout &layout, const std::uint8_t *seal, std::uint8_t *packed) noexcept
+    {
+        std::memcpy(packed, seal, layout.words_offset);
+        const std::uint8_t *in = seal + layout.words_offset;
+        std::uint8_t *out = packed + layout.words_offset;
+        for (std::size_t p = 0; p < layout.polys; p++)
+        {
+            for (int b : layout.bits)
+            {
+                pack_words(in, layout.n, b, out);
+                in += 8 * layout.n;
+            }
+        }
+        std::memcpy(out, in, layout.seal_bytes - static_cast<std::size_t>(in - seal));
+    }
+
+    void unpack_ciphertext(const PackLayout &layout, const std::uint8_t *packed, std::uint8_t *seal) noexcept
+    {
+        std::memcpy(seal, packed, layout.words_offset);
+        const std::uint8_t *in = packed + layout.words_offset;
+        std::uint8_t *out = seal + layout.words_offset;
+        for (std::size_t p = 0; p < layout.polys; p++)
+        {
+            for (int b : layout.bits)
+            {
+                unpack_words(in, layout.n, b, out);
+                out += 8 * layout.n;
+            }
+        }
+        std::memcpy(out, in, layout.packed_bytes - static_cast<std::size_t>(in - packed));
+    }
+} // namespace fhto
