@@ -17,6 +17,12 @@ Parameter preset
 ``FHTO_BENCH_PRESET`` / ``--bench-preset`` picks the key set's parameter preset
 (``aggregation``, the default, or ``conservative``). The per-ciphertext benchmarks always use
 exactly one ciphertext's worth of values (4096 for ``aggregation``).
+
+End-of-run summary
+------------------
+A benchmark module may append ``(title, lines)`` to the ``bench_summary`` fixture; every such
+section is printed after pytest-benchmark's tables (``test_bench_vs_tenseal.py`` prints its
+FHTO-vs-TenSEAL comparison this way).
 """
 from __future__ import annotations
 
@@ -78,6 +84,7 @@ def _parse_values(text: str) -> int:
 
 _VALUES_KEY = pytest.StashKey[int]()
 _PRESET_KEY = pytest.StashKey[str]()
+_SUMMARY_KEY = pytest.StashKey[list]()
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -102,6 +109,19 @@ def bench_values(pytestconfig: pytest.Config) -> int:
 def bench_preset(pytestconfig: pytest.Config) -> str:
     """Parameter preset of the benchmark key set."""
     return pytestconfig.stash[_PRESET_KEY]
+
+
+@pytest.fixture(scope="session")
+def bench_summary(pytestconfig: pytest.Config) -> list:
+    """Sections ``(title, lines)`` printed at the end of the run (see the module docstring)."""
+    return pytestconfig.stash.setdefault(_SUMMARY_KEY, [])
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
+    for title, lines in config.stash.get(_SUMMARY_KEY, []):
+        terminalreporter.write_sep("=", title)
+        for line in lines:
+            terminalreporter.write_line(line)
 
 
 @pytest.fixture(scope="session")

@@ -21,6 +21,27 @@ namespace fhto
 #error "coefficient packing needs a 128-bit integer type (GCC or Clang)"
 #endif
 
+        inline std::uint64_t load64(const std::uint8_t *p) noexcept
+        {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+            std::uint64_t v;
+            std::memcpy(&v, p, 8);
+            return v;
+#else
+            return detail::get_le<std::uint64_t>(p);
+#endif
+        }
+
+        inline void store64(std::uint8_t *p, std::uint64_t v) noexcept
+        {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+            std::memcpy(p, &v, 8);
+#else
+            detail::put_le<std::uint64_t>(p, v);
+#endif
+        }
+
+        // Packs `count` 64-bit words of `bits` significant bits each, 64 output bits at a time.
         void pack_words(const std::uint8_t *in, std::size_t count, int bits, std::uint8_t *&out) noexcept
         {
             const std::uint64_t mask = (std::uint64_t(1) << bits) - 1;
@@ -28,34 +49,51 @@ namespace fhto
             int have = 0;
             for (std::size_t i = 0; i < count; i++)
             {
-                acc |= static_cast<Acc>(detail::get_le<std::uint64_t>(in + 8 * i) & mask) << have;
+                acc |= static_cast<Acc>(load64(in + 8 * i) & mask) << have;
                 have += bits;
-                while (have >= 8)
+                if (have >= 64)
                 {
-                    *out++ = static_cast<std::uint8_t>(acc);
-                    acc >>= 8;
-                    have -= 8;
+                    store64(out, static_cast<std::uint64_t>(acc));
+                    out += 8;
+                    acc >>= 64;
+                    have -= 64;
                 }
             }
-            if (have > 0)
+            for (; have > 0; have -= 8)
             {
                 *out++ = static_cast<std::uint8_t>(acc);
+                acc >>= 8;
             }
         }
 
+        // Inverse of pack_words; reads exactly the (count * bits + 7) / 8 bytes pack_words wrote.
         void unpack_words(const std::uint8_t *&in, std::size_t count, int bits, std::uint8_t *out) noexcept
         {
             const std::uint64_t mask = (std::uint64_t(1) << bits) - 1;
+            std::size_t left = (count * static_cast<std::size_t>(bits) + 7) / 8;
             Acc acc = 0;
             int have = 0;
             for (std::size_t i = 0; i < count; i++)
             {
-                while (have < bits)
+                if (have < bits)
                 {
-                    acc |= static_cast<Acc>(*in++) << have;
-                    have += 8;
+                    if (left >= 8)
+                    {
+                        acc |= static_cast<Acc>(load64(in)) << have;
+                        in += 8;
+                        left -= 8;
+                        have += 64;
+                    }
+                    else
+                    {
+                        for (; left > 0; left--)
+                        {
+                            acc |= static_cast<Acc>(*in++) << have;
+                            have += 8;
+                        }
+                    }
                 }
-                detail::put_le<std::uint64_t>(out + 8 * i, static_cast<std::uint64_t>(acc) & mask);
+                store64(out + 8 * i, static_cast<std::uint64_t>(acc) & mask);
                 acc >>= bits;
                 have -= bits;
             }
