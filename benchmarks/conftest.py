@@ -117,6 +117,7 @@ def bench_summary(pytestconfig: pytest.Config) -> list:
     return pytestconfig.stash.setdefault(_SUMMARY_KEY, [])
 
 
+@pytest.hookimpl(trylast=True)
 def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
     for title, lines in config.stash.get(_SUMMARY_KEY, []):
         terminalreporter.write_sep("=", title)

@@ -17,6 +17,9 @@ namespace fhto
         constexpr char kPublicMagic[8] = { 'F', 'H', 'T', 'O', 'P', 'C', 'T', 'X' };
         constexpr std::uint16_t kContextVersion = 1;
         constexpr std::size_t kContextHeaderBytes = 40;
+        // Where SEAL's ciphertext serialization holds the scale: its 16-byte header, then
+        // parms_id (32), is_ntt_form (1), size, poly_modulus_degree, coeff_modulus_size (8 each).
+        constexpr std::size_t kScaleOffset = 16 + 32 + 1 + 8 + 8 + 8;
 
         template <typename T>
         std::string seal_save(const T &obj)
@@ -88,6 +91,7 @@ namespace fhto
         std::size_t full_bytes = 0;
         std::optional<PackLayout> seeded_layout;
         std::optional<PackLayout> full_layout;
+        std::optional<SeededTemplate> seeded_template;
 
         State(
             const Params &p, const seal::EncryptionParameters &sp, const seal::SEALContext &ctx,
@@ -138,6 +142,24 @@ namespace fhto
                     reinterpret_cast<const std::uint8_t *>(full_sample.data()), full_bytes, 2, n, limb_bits, layout))
             {
                 full_layout = layout;
+            }
+            if (seeded_layout)
+            {
+                // SEAL's seeded form: [prefix][N*L words][record header (16) + PRNG type (1)][seed (64)].
+                const auto *sample = reinterpret_cast<const std::uint8_t *>(seeded_sample.data());
+                const std::size_t words_end = seeded_layout->words_offset + 8 * seeded_layout->word_count();
+                constexpr std::size_t record_header = 17;
+                if (seeded_bytes == words_end + record_header + 64)
+                {
+                    SeededTemplate t;
+                    t.prefix.assign(sample, sample + seeded_layout->words_offset);
+                    const double s = std::ldexp(1.0, params.scale_bits);
+                    std::memcpy(t.prefix.data() + kScaleOffset, &s, sizeof(s));
+                    t.seed_record_offset = words_end;
+                    t.seed_record_header.assign(sample + words_end, sample + words_end + record_header);
+                    t.total_bytes = seeded_bytes;
+                    seeded_template = std::move(t);
+                }
             }
         }
     };
@@ -447,6 +469,11 @@ namespace fhto
             return layout ? layout->packed_bytes : 0;
         }
         return mode == Mode::symmetric ? s_->seeded_bytes : s_->full_bytes;
+    }
+
+    const SeededTemplate *Context::seeded_template() const noexcept
+    {
+        return s_->seeded_template ? &*s_->seeded_template : nullptr;
     }
 
     const PackLayout *Context::pack_layout(Mode mode) const noexcept

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 #include "pack.h"
 #include "params.h"
 #include "seal/seal.h"
@@ -20,6 +21,19 @@ namespace fhto
         symmetric = 1, ///< secret-key encryption, serialized in SEAL's seeded form (half the bytes)
         public_key = 2, ///< public-key encryption, full ciphertexts
         sum = 3 ///< a homomorphic sum of batches, full ciphertexts
+    };
+
+    /**
+    The exact bytes SEAL writes around a seeded ciphertext of one context: everything before the
+    coefficient words (header, parameters id, NTT flag, sizes, scale, correction factor, array
+    header and count) and the header of the seed record after them.
+    */
+    struct SeededTemplate
+    {
+        std::vector<std::uint8_t> prefix;
+        std::size_t seed_record_offset = 0;
+        std::vector<std::uint8_t> seed_record_header;
+        std::size_t total_bytes = 0;
     };
 
     /** "symmetric", "public_key" or "sum". */
@@ -103,6 +117,9 @@ namespace fhto
         without compression, or its bit-packed form); 0 if this SEAL build cannot be packed.
         */
         std::size_t ciphertext_bytes(Mode mode, Packing packing = Packing::none) const noexcept;
+
+        /** Byte template of this context's seeded ciphertexts, or nullptr if SEAL's layout is unexpected. */
+        const SeededTemplate *seeded_template() const noexcept;
 
         /** Layout of the bit-packed form of a ciphertext in `mode`, or nullptr if unsupported. */
         const PackLayout *pack_layout(Mode mode) const noexcept;

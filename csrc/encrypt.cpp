@@ -8,6 +8,7 @@
 #include "checksum.h"
 #include "errors.h"
 #include "parallel.h"
+#include "symmetric.h"
 #include "wire.h"
 
 namespace fhto
@@ -189,7 +190,16 @@ namespace fhto
             }
             seal::Plaintext plain(pool);
             encoder.encode(slot_values, scale, plain, pool);
-            writer.store(k, symmetric ? encryptor.encrypt_symmetric(plain, pool) : encryptor.encrypt(plain, pool));
+            if (symmetric)
+            {
+                seal::Ciphertext ct(pool);
+                encrypt_symmetric_seeded(context, plain, random_seed(), ct);
+                writer.store(k, ct);
+            }
+            else
+            {
+                writer.store(k, encryptor.encrypt(plain, pool));
+            }
         });
         writer.finish();
     }

@@ -5,6 +5,7 @@
 #include "bytes.h"
 #include "checksum.h"
 #include "errors.h"
+#include "symmetric.h"
 
 namespace fhto
 {
@@ -213,6 +214,10 @@ namespace fhto
             unpack_ciphertext(*layout, seal_bytes, scratch);
             seal_bytes = scratch;
             size = layout->seal_bytes;
+        }
+        if (batch.header.mode == Mode::symmetric && try_load_seeded(context, seal_bytes, size, destination))
+        {
+            return;
         }
         try
         {

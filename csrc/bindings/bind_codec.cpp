@@ -6,6 +6,8 @@
 #include "decrypt.h"
 #include "encrypt.h"
 #include "errors.h"
+#include "prng.h"
+#include "symmetric.h"
 #include "wire.h"
 
 namespace fhto
@@ -161,6 +163,16 @@ namespace fhto
                 .def_property_readonly("party_budget", &Accumulator::party_budget)
                 .def_property_readonly("value_count", &Accumulator::value_count)
                 .def_property_readonly("context", &Accumulator::context);
+
+            m.def(
+                "check_against_seal",
+                [](const Context &c, std::size_t trials) {
+                    py::gil_scoped_release release;
+                    return check_against_seal(c, trials);
+                },
+                py::arg("context"), py::arg("trials"),
+                "Bit-for-bit comparison of the engine's PRNG, sampling, seeded encryption and loading with SEAL's.");
+            m.attr("BLAKE2XB_BACKEND") = blake2xb_backend();
 
             // Interoperability check: decrypt one ciphertext with nothing but SEAL's own API, from
             // SEAL's own serializations of the parameters, the secret key and the ciphertext.

@@ -1,0 +1,57 @@
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+
+namespace fhto
+{
+    /** A 64-byte PRNG seed, as SEAL's prng_seed_type. */
+    using Seed = std::array<std::uint64_t, 8>;
+
+    /**
+    The byte stream of SEAL's Blake2xbPRNG for a seed, bit for bit, computed faster.
+
+    SEAL refills its PRNG buffer with blake2xb(4096 bytes, input = a 64-bit block counter,
+    key = the seed), counter 0, 1, ... Blake2xb's 64 output blocks per refill are independent
+    BLAKE2b compressions that differ only in their node offset, so they are computed several at
+    a time in SIMD lanes (8 with AVX-512, 4 with AVX2; one at a time otherwise), chosen at run
+    time. The stream is what SEAL expands a seeded ciphertext from, so it must match exactly;
+    the tests compare it with SEAL's own PRNG.
+    */
+    class Blake2xbStream
+    {
+    public:
+        static constexpr std::size_t kBlockBytes = 4096;
+
+        explicit Blake2xbStream(const Seed &seed) noexcept : seed_(seed)
+        {}
+
+        /** Appends the next `count` bytes of the stream to out. Never throws. */
+        void generate(std::uint8_t *out, std::size_t count) noexcept;
+
+        /** The next little-endian 64-bit word of the stream. */
+        std::uint64_t next_word() noexcept
+        {
+            std::uint8_t b[8];
+            generate(b, 8);
+            std::uint64_t w = 0;
+            for (int i = 7; i >= 0; i--)
+            {
+                w = (w << 8) | b[i];
+            }
+            return w;
+        }
+
+    private:
+        void refill() noexcept;
+
+        Seed seed_;
+        std::uint64_t counter_ = 0;
+        alignas(64) std::uint8_t buffer_[kBlockBytes];
+        std::size_t head_ = kBlockBytes;
+    };
+
+    /** Name of the SIMD path Blake2xbStream uses on this CPU: "avx512", "avx2" or "scalar". */
+    const char *blake2xb_backend() noexcept;
+} // namespace fhto

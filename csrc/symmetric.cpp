@@ -1,0 +1,297 @@
+#include "symmetric.h"
+
+#include <cerrno>
+#include <cstring>
+#include <random>
+#include <sstream>
+#include <stdexcept>
+#if defined(__linux__)
+#include <sys/random.h>
+#endif
+#include <vector>
+#include "bytes.h"
+#include "errors.h"
+#include "seal/util/ntt.h"
+#include "seal/util/polyarithsmallmod.h"
+#include "seal/util/uintarithsmallmod.h"
+
+namespace fhto
+{
+    Seed random_seed()
+    {
+        Seed seed;
+#if defined(__linux__)
+        // One system call for all 64 bytes (the kernel's CSPRNG), where SEAL reads std::random_device 16 times.
+        auto *p = reinterpret_cast<std::uint8_t *>(seed.data());
+        std::size_t left = sizeof(seed);
+        while (left)
+        {
+            const ssize_t got = getrandom(p, left, 0);
+            if (got < 0)
+            {
+                if (errno == EINTR)
+                {
+                    continue;
+                }
+                throw std::runtime_error("the operating system's random number generator failed");
+            }
+            p += got;
+            left -= static_cast<std::size_t>(got);
+        }
+#else
+        thread_local std::random_device rd;
+        for (auto &s : seed)
+        {
+            s = static_cast<std::uint64_t>(rd()) + (static_cast<std::uint64_t>(rd()) << 32);
+        }
+#endif
+        return seed;
+    }
+
+    namespace
+    {
+        struct PopcountTable
+        {
+            std::uint8_t bits[256];
+            PopcountTable() noexcept
+            {
+                for (int i = 0; i < 256; i++)
+                {
+                    bits[i] = static_cast<std::uint8_t>((i & 1) + (i >> 1 & 1) + (i >> 2 & 1) + (i >> 3 & 1) +
+                                                        (i >> 4 & 1) + (i >> 5 & 1) + (i >> 6 & 1) + (i >> 7 & 1));
+                }
+            }
+        };
+        const PopcountTable kPopcount;
+
+        void sample_uniform(
+            Blake2xbStream &stream, const std::vector<seal::Modulus> &moduli, std::size_t n, std::uint64_t *destination)
+        {
+            constexpr std::uint64_t max_random = 0xFFFFFFFFFFFFFFFFULL;
+            stream.generate(reinterpret_cast<std::uint8_t *>(destination), moduli.size() * n * 8);
+            for (const auto &modulus : moduli)
+            {
+                const std::uint64_t max_multiple = max_random - seal::util::barrett_reduce_64(max_random, modulus) - 1;
+                for (std::size_t i = 0; i < n; i++)
+                {
+                    std::uint64_t rand = detail::get_le<std::uint64_t>(reinterpret_cast<std::uint8_t *>(destination + i));
+                    while (rand >= max_multiple)
+                    {
+                        rand = stream.next_word();
+                    }
+                    destination[i] = seal::util::barrett_reduce_64(rand, modulus);
+                }
+                destination += n;
+            }
+        }
+
+        const std::vector<seal::Modulus> &data_moduli(const Context &context)
+        {
+            return context.seal_context().first_context_data()->parms().coeff_modulus();
+        }
+    } // namespace
+
+    void expand_uniform(const Context &context, const Seed &seed, std::uint64_t *destination)
+    {
+        Blake2xbStream stream(seed);
+        sample_uniform(stream, data_moduli(context), context.params().poly_modulus_degree, destination);
+    }
+
+    void encrypt_symmetric_seeded(
+        const Context &context, const seal::Plaintext &plain, const Seed &bootstrap_seed, seal::Ciphertext &destination)
+    {
+        const seal::SecretKey &secret_key = context.secret_key();
+        const auto &seal_context = context.seal_context();
+        const auto &context_data = *seal_context.first_context_data();
+        const auto &moduli = context_data.parms().coeff_modulus();
+        const std::size_t limbs = moduli.size();
+        const std::size_t n = context.params().poly_modulus_degree;
+        const auto *ntt_tables = context_data.small_ntt_tables();
+
+        destination.resize(seal_context, seal_context.first_parms_id(), 2);
+        destination.is_ntt_form() = true;
+        destination.correction_factor() = 1;
+        std::uint64_t *c0 = destination.data(0);
+        std::uint64_t *c1 = destination.data(1);
+
+        Blake2xbStream bootstrap(bootstrap_seed);
+        Seed public_seed;
+        bootstrap.generate(reinterpret_cast<std::uint8_t *>(public_seed.data()), sizeof(public_seed));
+        for (auto &w : public_seed)
+        {
+            w = detail::get_le<std::uint64_t>(reinterpret_cast<const std::uint8_t *>(&w));
+        }
+        expand_uniform(context, public_seed, c1);
+
+        // Centered binomial noise, consumed from the bootstrap stream 6 bytes per coefficient.
+        thread_local std::vector<std::uint64_t> noise;
+        noise.resize(limbs * n);
+        thread_local std::vector<std::uint8_t> bytes;
+        bytes.resize(6 * n);
+        bootstrap.generate(bytes.data(), bytes.size());
+        for (std::size_t i = 0; i < n; i++)
+        {
+            std::uint8_t *x = bytes.data() + 6 * i;
+            x[2] &= 0x1F;
+            x[5] &= 0x1F;
+            const std::uint8_t *w = kPopcount.bits;
+            const int e = w[x[0]] + w[x[1]] + w[x[2]] - w[x[3]] - w[x[4]] - w[x[5]];
+            const std::uint64_t flag = static_cast<std::uint64_t>(-static_cast<std::int64_t>(e < 0));
+            for (std::size_t j = 0; j < limbs; j++)
+            {
+                noise[j * n + i] = static_cast<std::uint64_t>(static_cast<std::int64_t>(e)) + (flag & moduli[j].value());
+            }
+        }
+        for (std::size_t j = 0; j < limbs; j++)
+        {
+            std::uint64_t *c0j = c0 + j * n;
+            std::uint64_t *ej = noise.data() + j * n;
+            seal::util::dyadic_product_coeffmod(secret_key.data().data() + j * n, c1 + j * n, n, moduli[j], c0j);
+            seal::util::ntt_negacyclic_harvey(ej, ntt_tables[j]);
+            seal::util::add_poly_coeffmod(ej, c0j, n, moduli[j], c0j);
+            seal::util::negate_poly_coeffmod(c0j, n, moduli[j], c0j);
+            seal::util::add_poly_coeffmod(c0j, plain.data() + j * n, n, moduli[j], c0j);
+        }
+        destination.scale() = plain.scale();
+
+        // The seeded form: an all-ones marker word, then SEAL's own record of the PRNG and seed.
+        seal::UniformRandomGeneratorInfo info(seal::prng_type::blake2xb, public_seed);
+        c1[0] = 0xFFFFFFFFFFFFFFFFULL;
+        info.save(
+            reinterpret_cast<seal::seal_byte *>(c1 + 1),
+            static_cast<std::size_t>(seal::UniformRandomGeneratorInfo::SaveSize(seal::compr_mode_type::none)),
+            seal::compr_mode_type::none);
+    }
+
+    bool try_load_seeded(const Context &context, const std::uint8_t *data, std::size_t size, seal::Ciphertext &destination)
+    {
+        const SeededTemplate *t = context.seeded_template();
+        if (!t || size != t->total_bytes || std::memcmp(data, t->prefix.data(), t->prefix.size()) != 0 ||
+            std::memcmp(data + t->seed_record_offset, t->seed_record_header.data(), t->seed_record_header.size()) != 0)
+        {
+            return false;
+        }
+        const auto &moduli = data_moduli(context);
+        const std::size_t n = context.params().poly_modulus_degree;
+        const std::uint8_t *words = data + t->prefix.size();
+        for (std::size_t j = 0; j < moduli.size(); j++)
+        {
+            const std::uint64_t q = moduli[j].value();
+            for (std::size_t i = 0; i < n; i++)
+            {
+                if (detail::get_le<std::uint64_t>(words + 8 * (j * n + i)) >= q)
+                {
+                    return false;
+                }
+            }
+        }
+        Seed seed;
+        const std::uint8_t *seed_bytes = data + t->seed_record_offset + t->seed_record_header.size();
+        for (std::size_t i = 0; i < seed.size(); i++)
+        {
+            seed[i] = detail::get_le<std::uint64_t>(seed_bytes + 8 * i);
+        }
+        const auto &seal_context = context.seal_context();
+        destination.resize(seal_context, seal_context.first_parms_id(), 2);
+        destination.is_ntt_form() = true;
+        destination.scale() = context.scale();
+        destination.correction_factor() = 1;
+        std::uint64_t *c0 = destination.data(0);
+        for (std::size_t i = 0; i < moduli.size() * n; i++)
+        {
+            c0[i] = detail::get_le<std::uint64_t>(words + 8 * i);
+        }
+        expand_uniform(context, seed, destination.data(1));
+        return true;
+    }
+} // namespace fhto
+
+#include "seal/util/rlwe.h"
+
+namespace fhto
+{
+    std::size_t check_against_seal(const Context &context, std::size_t trials)
+    {
+        const auto &seal_context = context.seal_context();
+        const auto &parms = seal_context.first_context_data()->parms();
+        const std::size_t n = context.params().poly_modulus_degree;
+        const std::size_t words = n * parms.coeff_modulus().size();
+        std::size_t checks = 0;
+        auto fail = [](const std::string &what) { throw std::logic_error("disagrees with SEAL: " + what); };
+        for (std::size_t t = 0; t < trials; t++)
+        {
+            const Seed seed = random_seed();
+
+            // 1. The PRNG stream, read in uneven pieces across refills.
+            auto seal_prng = seal::UniformRandomGeneratorInfo(seal::prng_type::blake2xb, seed).make_prng();
+            Blake2xbStream ours(seed);
+            std::vector<std::uint8_t> a(3 * Blake2xbStream::kBlockBytes + 777), b(a.size());
+            for (std::size_t pos = 0, step = 1; pos < a.size(); pos += step, step = step * 3 % 1000 + 1)
+            {
+                const std::size_t len = std::min(step, a.size() - pos);
+                seal_prng->generate(len, reinterpret_cast<seal::seal_byte *>(a.data() + pos));
+                ours.generate(b.data() + pos, len);
+            }
+            if (a != b)
+            {
+                fail("Blake2xb stream");
+            }
+            checks++;
+
+            // 2. Uniform sampling of c1 from a seed.
+            std::vector<std::uint64_t> u1(words), u2(words);
+            seal::util::sample_poly_uniform(
+                seal::UniformRandomGeneratorInfo(seal::prng_type::blake2xb, seed).make_prng(), parms, u1.data());
+            expand_uniform(context, seed, u2.data());
+            if (u1 != u2)
+            {
+                fail("uniform sampling");
+            }
+            checks++;
+
+            // 3. A whole seeded encryption, given the same bootstrap seed.
+            if (context.has_secret_key())
+            {
+                seal::EncryptionParameters seeded_parms = seal_context.key_context_data()->parms();
+                seeded_parms.set_random_generator(std::make_shared<seal::Blake2xbPRNGFactory>(seed));
+                seal::SEALContext seeded_context(seeded_parms, true, seal::sec_level_type::tc128);
+                seal::Encryptor seal_encryptor(seeded_context, context.secret_key());
+                std::vector<std::complex<double>> values(n / 2);
+                std::mt19937_64 rng(seed[0]);
+                std::uniform_real_distribution<double> uniform(-1.0, 1.0);
+                for (auto &v : values)
+                {
+                    v = { uniform(rng), uniform(rng) };
+                }
+                seal::Plaintext plain;
+                context.encoder().encode(values, context.scale(), plain);
+                std::stringstream expected, actual;
+                seal_encryptor.encrypt_symmetric(plain).save(expected, seal::compr_mode_type::none);
+                seal::Ciphertext ct;
+                encrypt_symmetric_seeded(context, plain, seed, ct);
+                ct.save(actual, seal::compr_mode_type::none);
+                if (expected.str() != actual.str())
+                {
+                    fail("seeded symmetric encryption");
+                }
+                checks++;
+
+                // 4. Loading it back: the fast path and SEAL's loader give the same ciphertext.
+                const std::string bytes = actual.str();
+                seal::Ciphertext fast, reference;
+                if (!try_load_seeded(context, reinterpret_cast<const std::uint8_t *>(bytes.data()), bytes.size(), fast))
+                {
+                    fail("the fast loader refused SEAL's own bytes");
+                }
+                reference.load(seal_context, reinterpret_cast<const seal::seal_byte *>(bytes.data()), bytes.size());
+                if (!std::equal(fast.data(), fast.data() + 2 * words, reference.data()) ||
+                    fast.scale() != reference.scale() || fast.parms_id() != reference.parms_id())
+                {
+                    fail("seeded ciphertext loading");
+                }
+                checks++;
+            }
+        }
+        return checks;
+    }
+} // namespace fhto

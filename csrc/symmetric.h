@@ -1,0 +1,55 @@
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include "context.h"
+#include "prng.h"
+#include "seal/seal.h"
+
+namespace fhto
+{
+    /**
+    Seeded secret-key encryption, the same algorithm as SEAL's Encryptor::encrypt_symmetric for
+    CKKS, bit for bit, with the PRNG computed by Blake2xbStream:
+
+      bootstrap stream B = Blake2xb(bootstrap_seed); public seed = first 64 bytes of B;
+      c1 = SEAL's uniform sampling from Blake2xb(public seed), read in NTT form;
+      e  = SEAL's centered binomial noise from the rest of B, then NTT;
+      c0 = -(c1 * s + e) + m;  c1 is replaced by the seed marker and the public seed.
+
+    Given the same bootstrap seed, SEAL produces the same ciphertext (the tests check this).
+    @throws SecretKeyRequiredError on a public context
+    */
+    void encrypt_symmetric_seeded(
+        const Context &context, const seal::Plaintext &plain, const Seed &bootstrap_seed, seal::Ciphertext &destination);
+
+    /** A fresh bootstrap seed from the operating system's randomness, as SEAL draws one. */
+    Seed random_seed();
+
+    /**
+    SEAL's sample_poly_uniform over the data-level moduli from a Blake2xb seed: N words per
+    limb, each rejected and redrawn (in order, from the same stream) when it falls in the
+    incomplete last multiple of the prime, then reduced.
+    */
+    void expand_uniform(const Context &context, const Seed &seed, std::uint64_t *destination);
+
+    /**
+    Loads a seeded ciphertext from SEAL's serialization without SEAL's generic loader when its
+    bytes are exactly what this context writes (same header, parameters, level, scale, PRNG
+    type) and every coefficient is below its prime; expands the seed with Blake2xbStream.
+    Returns false, leaving destination untouched, for anything else: the caller then uses
+    SEAL's loader, which is the authority on what is valid.
+    */
+    bool try_load_seeded(const Context &context, const std::uint8_t *data, std::size_t size, seal::Ciphertext &destination);
+} // namespace fhto
+
+namespace fhto
+{
+    /**
+    Checks, on `trials` random seeds and plaintexts, that Blake2xbStream, expand_uniform,
+    encrypt_symmetric_seeded and try_load_seeded agree bit for bit with SEAL's own Blake2xbPRNG,
+    sample_poly_uniform, Encryptor::encrypt_symmetric and Ciphertext::load. Returns the number
+    of comparisons made. @throws std::logic_error naming the first disagreement
+    */
+    std::size_t check_against_seal(const Context &context, std::size_t trials);
+} // namespace fhto
