@@ -6,6 +6,7 @@
 #include "checksum.h"
 #include "errors.h"
 #include "parallel.h"
+#include "symmetric.h"
 
 namespace fhto
 {
@@ -72,9 +73,14 @@ namespace fhto
                 }
                 else
                 {
-                    seal::Ciphertext ct(pool);
-                    load_ciphertext(context_, batch, k, ct);
-                    evaluator.add_inplace(sum_[k], ct);
+                    std::size_t size = 0;
+                    const std::uint8_t *data = seal_bytes(context_, batch, k, size);
+                    if (!(h.mode == Mode::symmetric && try_add_seeded(context_, data, size, sum_[k])))
+                    {
+                        seal::Ciphertext ct(pool);
+                        load_ciphertext(context_, batch, k, ct);
+                        evaluator.add_inplace(sum_[k], ct);
+                    }
                     added[k] = true;
                 }
             });

@@ -2,6 +2,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <string>
 #include "errors.h"
 
@@ -13,21 +14,31 @@ namespace fhto
         template <typename T>
         inline void put_le(std::uint8_t *out, T value) noexcept
         {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+            std::memcpy(out, &value, sizeof(T));
+#else
             for (std::size_t i = 0; i < sizeof(T); i++)
             {
                 out[i] = static_cast<std::uint8_t>(static_cast<std::uint64_t>(value) >> (8 * i));
             }
+#endif
         }
 
         template <typename T>
         inline T get_le(const std::uint8_t *in) noexcept
         {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+            T v;
+            std::memcpy(&v, in, sizeof(T));
+            return v;
+#else
             std::uint64_t v = 0;
             for (std::size_t i = 0; i < sizeof(T); i++)
             {
                 v |= static_cast<std::uint64_t>(in[i]) << (8 * i);
             }
             return static_cast<T>(v);
+#endif
         }
 
         /** Reads fields in order from a byte range; any read past its end is a FormatError. */

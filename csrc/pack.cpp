@@ -44,6 +44,23 @@ namespace fhto
         // Packs `count` 64-bit words of `bits` significant bits each, 64 output bits at a time.
         void pack_words(const std::uint8_t *in, std::size_t count, int bits, std::uint8_t *&out) noexcept
         {
+            if (bits % 8 == 0 && count > 0)
+            {
+                // Whole bytes per coefficient: overlapping 8-byte stores, each word's high bytes
+                // overwritten by the next; the last word is written byte by byte to stay in bounds.
+                const std::size_t width = static_cast<std::size_t>(bits) / 8;
+                for (std::size_t i = 0; i + 1 < count; i++)
+                {
+                    store64(out + width * i, load64(in + 8 * i));
+                }
+                const std::uint64_t last = load64(in + 8 * (count - 1));
+                for (std::size_t b = 0; b < width; b++)
+                {
+                    out[width * (count - 1) + b] = static_cast<std::uint8_t>(last >> (8 * b));
+                }
+                out += width * count;
+                return;
+            }
             const std::uint64_t mask = (std::uint64_t(1) << bits) - 1;
             Acc acc = 0;
             int have = 0;
@@ -70,6 +87,22 @@ namespace fhto
         void unpack_words(const std::uint8_t *&in, std::size_t count, int bits, std::uint8_t *out) noexcept
         {
             const std::uint64_t mask = (std::uint64_t(1) << bits) - 1;
+            if (bits % 8 == 0 && count > 0)
+            {
+                const std::size_t width = static_cast<std::size_t>(bits) / 8;
+                for (std::size_t i = 0; i + 1 < count; i++)
+                {
+                    store64(out + 8 * i, load64(in + width * i) & mask);
+                }
+                std::uint64_t last = 0;
+                for (std::size_t b = 0; b < width; b++)
+                {
+                    last |= static_cast<std::uint64_t>(in[width * (count - 1) + b]) << (8 * b);
+                }
+                store64(out + 8 * (count - 1), last);
+                in += width * count;
+                return;
+            }
             std::size_t left = (count * static_cast<std::size_t>(bits) + 7) / 8;
             Acc acc = 0;
             int have = 0;

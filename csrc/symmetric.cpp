@@ -163,45 +163,98 @@ namespace fhto
             seal::compr_mode_type::none);
     }
 
+    namespace
+    {
+        /** Checks the bytes against the context's template and every c0 word against its prime. */
+        const std::uint8_t *seeded_words(const Context &context, const std::uint8_t *data, std::size_t size, Seed &seed)
+        {
+            const SeededTemplate *t = context.seeded_template();
+            if (!t || size != t->total_bytes || std::memcmp(data, t->prefix.data(), t->prefix.size()) != 0 ||
+                std::memcmp(data + t->seed_record_offset, t->seed_record_header.data(), t->seed_record_header.size()) !=
+                    0)
+            {
+                return nullptr;
+            }
+            const auto &moduli = data_moduli(context);
+            const std::size_t n = context.params().poly_modulus_degree;
+            const std::uint8_t *words = data + t->prefix.size();
+            for (std::size_t j = 0; j < moduli.size(); j++)
+            {
+                const std::uint64_t q = moduli[j].value();
+                std::uint64_t bad = 0;
+                for (std::size_t i = 0; i < n; i++)
+                {
+                    bad |= static_cast<std::uint64_t>(detail::get_le<std::uint64_t>(words + 8 * (j * n + i)) >= q);
+                }
+                if (bad)
+                {
+                    return nullptr;
+                }
+            }
+            const std::uint8_t *seed_bytes = data + t->seed_record_offset + t->seed_record_header.size();
+            for (std::size_t i = 0; i < seed.size(); i++)
+            {
+                seed[i] = detail::get_le<std::uint64_t>(seed_bytes + 8 * i);
+            }
+            return words;
+        }
+
+        /** dst = (dst + src) mod q over n words, src given as little-endian bytes or words. */
+        template <typename Src>
+        void add_mod(std::uint64_t *dst, Src src, std::size_t n, std::uint64_t q) noexcept
+        {
+            for (std::size_t i = 0; i < n; i++)
+            {
+                const std::uint64_t r = dst[i] + src(i);
+                dst[i] = r >= q ? r - q : r;
+            }
+        }
+    } // namespace
+
     bool try_load_seeded(const Context &context, const std::uint8_t *data, std::size_t size, seal::Ciphertext &destination)
     {
-        const SeededTemplate *t = context.seeded_template();
-        if (!t || size != t->total_bytes || std::memcmp(data, t->prefix.data(), t->prefix.size()) != 0 ||
-            std::memcmp(data + t->seed_record_offset, t->seed_record_header.data(), t->seed_record_header.size()) != 0)
+        Seed seed;
+        const std::uint8_t *words = seeded_words(context, data, size, seed);
+        if (!words)
         {
             return false;
         }
-        const auto &moduli = data_moduli(context);
-        const std::size_t n = context.params().poly_modulus_degree;
-        const std::uint8_t *words = data + t->prefix.size();
-        for (std::size_t j = 0; j < moduli.size(); j++)
-        {
-            const std::uint64_t q = moduli[j].value();
-            for (std::size_t i = 0; i < n; i++)
-            {
-                if (detail::get_le<std::uint64_t>(words + 8 * (j * n + i)) >= q)
-                {
-                    return false;
-                }
-            }
-        }
-        Seed seed;
-        const std::uint8_t *seed_bytes = data + t->seed_record_offset + t->seed_record_header.size();
-        for (std::size_t i = 0; i < seed.size(); i++)
-        {
-            seed[i] = detail::get_le<std::uint64_t>(seed_bytes + 8 * i);
-        }
         const auto &seal_context = context.seal_context();
+        const std::size_t count = context.params().poly_modulus_degree * data_moduli(context).size();
         destination.resize(seal_context, seal_context.first_parms_id(), 2);
         destination.is_ntt_form() = true;
         destination.scale() = context.scale();
         destination.correction_factor() = 1;
         std::uint64_t *c0 = destination.data(0);
-        for (std::size_t i = 0; i < moduli.size() * n; i++)
+        for (std::size_t i = 0; i < count; i++)
         {
             c0[i] = detail::get_le<std::uint64_t>(words + 8 * i);
         }
         expand_uniform(context, seed, destination.data(1));
+        return true;
+    }
+
+    bool try_add_seeded(const Context &context, const std::uint8_t *data, std::size_t size, seal::Ciphertext &sum)
+    {
+        Seed seed;
+        const std::uint8_t *words = seeded_words(context, data, size, seed);
+        if (!words)
+        {
+            return false;
+        }
+        const auto &moduli = data_moduli(context);
+        const std::size_t n = context.params().poly_modulus_degree;
+        thread_local std::vector<std::uint64_t> c1;
+        c1.resize(moduli.size() * n);
+        expand_uniform(context, seed, c1.data());
+        for (std::size_t j = 0; j < moduli.size(); j++)
+        {
+            const std::uint8_t *w = words + 8 * j * n;
+            add_mod(sum.data(0) + j * n, [w](std::size_t i) { return detail::get_le<std::uint64_t>(w + 8 * i); }, n,
+                    moduli[j].value());
+            const std::uint64_t *u = c1.data() + j * n;
+            add_mod(sum.data(1) + j * n, [u](std::size_t i) { return u[i]; }, n, moduli[j].value());
+        }
         return true;
     }
 } // namespace fhto

@@ -41,6 +41,13 @@ namespace fhto
     SEAL's loader, which is the authority on what is valid.
     */
     bool try_load_seeded(const Context &context, const std::uint8_t *data, std::size_t size, seal::Ciphertext &destination);
+
+    /**
+    The same, adding the ciphertext into `sum` (a full ciphertext of this context) in place
+    instead of materializing it: sum.c0 += c0, sum.c1 += the expanded seed, modulo each prime.
+    Returns false, leaving sum untouched, where try_load_seeded would.
+    */
+    bool try_add_seeded(const Context &context, const std::uint8_t *data, std::size_t size, seal::Ciphertext &sum);
 } // namespace fhto
 
 namespace fhto

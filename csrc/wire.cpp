@@ -203,26 +203,31 @@ namespace fhto
         }
     }
 
+    const std::uint8_t *seal_bytes(const Context &context, const BatchView &batch, std::size_t k, std::size_t &size)
+    {
+        if (batch.header.packing != Packing::bits)
+        {
+            size = static_cast<std::size_t>(batch.header.ciphertext_bytes);
+            return batch.ciphertext(k);
+        }
+        const PackLayout *layout = context.pack_layout(batch.header.mode); // non-null: parse_batch checked
+        std::uint8_t *scratch = BatchWriter::scratch_bytes(layout->seal_bytes);
+        unpack_ciphertext(*layout, batch.ciphertext(k), scratch);
+        size = layout->seal_bytes;
+        return scratch;
+    }
+
     void load_ciphertext(const Context &context, const BatchView &batch, std::size_t k, seal::Ciphertext &destination)
     {
-        const std::uint8_t *seal_bytes = batch.ciphertext(k);
-        std::size_t size = static_cast<std::size_t>(batch.header.ciphertext_bytes);
-        if (batch.header.packing == Packing::bits)
-        {
-            const PackLayout *layout = context.pack_layout(batch.header.mode); // non-null: parse_batch checked
-            std::uint8_t *scratch = BatchWriter::scratch_bytes(layout->seal_bytes);
-            unpack_ciphertext(*layout, seal_bytes, scratch);
-            seal_bytes = scratch;
-            size = layout->seal_bytes;
-        }
-        if (batch.header.mode == Mode::symmetric && try_load_seeded(context, seal_bytes, size, destination))
+        std::size_t size = 0;
+        const std::uint8_t *data = seal_bytes(context, batch, k, size);
+        if (batch.header.mode == Mode::symmetric && try_load_seeded(context, data, size, destination))
         {
             return;
         }
         try
         {
-            destination.load(
-                context.seal_context(), reinterpret_cast<const seal::seal_byte *>(seal_bytes), size);
+            destination.load(context.seal_context(), reinterpret_cast<const seal::seal_byte *>(data), size);
         }
         catch (const std::exception &e)
         {

@@ -145,6 +145,12 @@ namespace fhto
     /** @throws FormatError if ciphertext k does not match its stored checksum */
     void check_ciphertext(const BatchView &batch, std::size_t k);
 
+    /**
+    SEAL's serialization of ciphertext k: in place, or restored from its bit-packed form into a
+    per-thread scratch buffer (valid until the same thread asks again). Sets size.
+    */
+    const std::uint8_t *seal_bytes(const Context &context, const BatchView &batch, std::size_t k, std::size_t &size);
+
     /** Loads ciphertext k through SEAL (expanding a seed) and checks it belongs to the context. @throws FormatError */
     void load_ciphertext(const Context &context, const BatchView &batch, std::size_t k, seal::Ciphertext &destination);
 
