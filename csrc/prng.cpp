@@ -26,6 +26,21 @@ namespace fhto
             { 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15 }, { 14, 10, 4, 8, 9, 15, 13, 6, 1, 12, 0, 2, 11, 7, 5, 3 }
         };
 
+// BLAKE2b's twelve rounds over a working vector v and message m, for any G (scalar or SIMD).
+#define FHTO_BLAKE2B_ROUNDS(G)                    \
+    for (int r = 0; r < 12; r++)                  \
+    {                                             \
+        const std::uint8_t *s = kSigma[r];        \
+        G(0, 4, 8, 12, m[s[0]], m[s[1]]);         \
+        G(1, 5, 9, 13, m[s[2]], m[s[3]]);         \
+        G(2, 6, 10, 14, m[s[4]], m[s[5]]);        \
+        G(3, 7, 11, 15, m[s[6]], m[s[7]]);        \
+        G(0, 5, 10, 15, m[s[8]], m[s[9]]);        \
+        G(1, 6, 11, 12, m[s[10]], m[s[11]]);      \
+        G(2, 7, 8, 13, m[s[12]], m[s[13]]);       \
+        G(3, 4, 9, 14, m[s[14]], m[s[15]]);       \
+    }
+
         inline std::uint64_t rotr(std::uint64_t x, int n) noexcept
         {
             return (x >> n) | (x << (64 - n));
@@ -55,18 +70,7 @@ namespace fhto
                 v[c] = v[c] + v[d];
                 v[b] = rotr(v[b] ^ v[c], 63);
             };
-            for (int r = 0; r < 12; r++)
-            {
-                const std::uint8_t *s = kSigma[r];
-                g(0, 4, 8, 12, m[s[0]], m[s[1]]);
-                g(1, 5, 9, 13, m[s[2]], m[s[3]]);
-                g(2, 6, 10, 14, m[s[4]], m[s[5]]);
-                g(3, 7, 11, 15, m[s[6]], m[s[7]]);
-                g(0, 5, 10, 15, m[s[8]], m[s[9]]);
-                g(1, 6, 11, 12, m[s[10]], m[s[11]]);
-                g(2, 7, 8, 13, m[s[12]], m[s[13]]);
-                g(3, 4, 9, 14, m[s[14]], m[s[15]]);
-            }
+            FHTO_BLAKE2B_ROUNDS(g);
             for (int i = 0; i < 8; i++)
             {
                 h[i] ^= v[i] ^ v[i + 8];
@@ -151,18 +155,7 @@ namespace fhto
         const __m256i t_ = _mm256_xor_si256(v[b], v[c]);                                    \
         v[b] = _mm256_xor_si256(_mm256_srli_epi64(t_, 63), _mm256_add_epi64(t_, t_));       \
     } while (0)
-                for (int r = 0; r < 12; r++)
-                {
-                    const std::uint8_t *s = kSigma[r];
-                    FHTO_G(0, 4, 8, 12, m[s[0]], m[s[1]]);
-                    FHTO_G(1, 5, 9, 13, m[s[2]], m[s[3]]);
-                    FHTO_G(2, 6, 10, 14, m[s[4]], m[s[5]]);
-                    FHTO_G(3, 7, 11, 15, m[s[6]], m[s[7]]);
-                    FHTO_G(0, 5, 10, 15, m[s[8]], m[s[9]]);
-                    FHTO_G(1, 6, 11, 12, m[s[10]], m[s[11]]);
-                    FHTO_G(2, 7, 8, 13, m[s[12]], m[s[13]]);
-                    FHTO_G(3, 4, 9, 14, m[s[14]], m[s[15]]);
-                }
+                FHTO_BLAKE2B_ROUNDS(FHTO_G);
 #undef FHTO_G
                 alignas(32) std::uint64_t lanes[8][4];
                 for (int j = 0; j < 8; j++)
@@ -220,18 +213,7 @@ namespace fhto
         v[c] = _mm512_add_epi64(v[c], v[d]);                      \
         v[b] = _mm512_ror_epi64(_mm512_xor_si512(v[b], v[c]), 63); \
     } while (0)
-                for (int r = 0; r < 12; r++)
-                {
-                    const std::uint8_t *s = kSigma[r];
-                    FHTO_G(0, 4, 8, 12, m[s[0]], m[s[1]]);
-                    FHTO_G(1, 5, 9, 13, m[s[2]], m[s[3]]);
-                    FHTO_G(2, 6, 10, 14, m[s[4]], m[s[5]]);
-                    FHTO_G(3, 7, 11, 15, m[s[6]], m[s[7]]);
-                    FHTO_G(0, 5, 10, 15, m[s[8]], m[s[9]]);
-                    FHTO_G(1, 6, 11, 12, m[s[10]], m[s[11]]);
-                    FHTO_G(2, 7, 8, 13, m[s[12]], m[s[13]]);
-                    FHTO_G(3, 4, 9, 14, m[s[14]], m[s[15]]);
-                }
+                FHTO_BLAKE2B_ROUNDS(FHTO_G);
 #undef FHTO_G
                 alignas(64) std::uint64_t lanes[8][8];
                 for (int j = 0; j < 8; j++)
