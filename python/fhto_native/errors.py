@@ -16,6 +16,7 @@ __all__ = [
     "SecretKeyRequiredError",
     "InputTypeError",
     "ShapeError",
+    "DataError",
 ]
 
 
@@ -53,3 +54,8 @@ class InputTypeError(FhtoError, TypeError):
 
 class ShapeError(FhtoError, ValueError):
     """An input of the wrong shape or size (not one-dimensional, or empty)."""
+
+
+class DataError(FhtoError, ValueError):
+    """Unusable training data: a missing or non-numeric column, an empty hospital, an unknown arm.
+    The message names the file (or data set) and the column."""
