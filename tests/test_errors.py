@@ -18,6 +18,7 @@ def test_hierarchy_roots_at_one_base_and_matches_builtins():
         errors.ShapeError: ValueError,
         errors.InputTypeError: TypeError,
         errors.SecretKeyRequiredError: PermissionError,
+        errors.DataError: ValueError,
     }
     for cls, builtin in pairs.items():
         assert issubclass(cls, errors.FhtoError) and issubclass(cls, builtin), cls

@@ -1,4 +1,5 @@
-"""The ``fhto`` command line: ``fhto demo`` (end-to-end engine demo) and ``fhto keygen``."""
+"""The ``fhto`` command line: ``fhto run`` (the federated study), ``fhto demo`` (the engine alone)
+and ``fhto keygen``."""
 from __future__ import annotations
 
 import argparse
@@ -85,6 +86,48 @@ def keygen(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_study(args: argparse.Namespace) -> int:
+    """Hospitals train a treatment-response model together through encrypted aggregation, compared
+    with plaintext FedAvg, centralized training and each hospital alone; writes a report folder."""
+    from .errors import FhtoError
+    from .fl.run import RunConfig, run
+
+    try:
+        config = RunConfig(
+            dataset="csv" if args.csv else args.dataset,
+            files=args.csv or (),
+            features=[c.strip() for c in args.features.split(",")] if args.features else (),
+            treatment=args.treatment,
+            outcome=args.outcome,
+            arms=[a.strip() for a in args.arms.split(",")] if args.arms else None,
+            hospitals=args.hospitals,
+            split=args.split,
+            dirichlet_alpha=args.dirichlet_alpha,
+            split_column=args.split_column,
+            rounds=args.rounds,
+            local_epochs=args.local_epochs,
+            eta0=args.eta0,
+            alpha=args.alpha,
+            patience=args.patience,
+            decay=args.decay,
+            preset=args.preset,
+            seed=args.seed,
+            out=args.out,
+            resume=args.resume,
+            min_hospitals=args.min_hospitals,
+            timeout=args.timeout,
+            compare=not args.no_compare,
+            audit=not args.no_audit,
+            scheduler_experiment=not args.no_scheduler_experiment,
+            n_boot=args.bootstrap,
+        )
+        run(config, say=(lambda *a, **k: None) if args.quiet else (lambda line: print(line, flush=True)))
+    except FhtoError as exc:
+        print(f"fhto run: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def _positive(text: str) -> int:
     value = int(text.replace("_", ""))
     if value < 1:
@@ -96,6 +139,39 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="fhto", description=__doc__)
     parser.add_argument("--version", action="version", version=f"fhto {__version__} (SEAL {SEAL_VERSION})")
     sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("run", help="the federated treatment-optimization study (default: colon trial)",
+                       description=run_study.__doc__)
+    p.add_argument("--dataset", choices=["colon", "gbsg2"], default="colon",
+                   help="bundled randomized trial (default colon: adjuvant chemotherapy, 3 arms)")
+    p.add_argument("--csv", nargs="+", metavar="FILE", help="bring your own data: one CSV or Parquet file per hospital")
+    p.add_argument("--features", help="with --csv: comma-separated feature columns")
+    p.add_argument("--treatment", default="treatment", help="with --csv: the treatment-arm column")
+    p.add_argument("--outcome", default="outcome", help="with --csv: the 0/1 outcome column (1 = bad outcome)")
+    p.add_argument("--arms", help="with --csv: comma-separated allowed arms (default: those in the files)")
+    p.add_argument("--hospitals", type=_positive, default=5, help="simulated hospitals (default 5)")
+    p.add_argument("--split", choices=["iid", "dirichlet", "column"], default="dirichlet",
+                   help="how patients are split across hospitals (default dirichlet: non-IID)")
+    p.add_argument("--dirichlet-alpha", type=float, default=1.0, help="Dirichlet concentration (default 1.0; smaller: less IID)")
+    p.add_argument("--split-column", help="with --split column: the column whose values are the hospitals")
+    p.add_argument("--rounds", type=_positive, default=40, help="federated rounds (default 40)")
+    p.add_argument("--local-epochs", type=_positive, default=2, help="local epochs per round (default 2)")
+    p.add_argument("--eta0", type=float, default=0.05, help="base learning rate eta_0 (default 0.05)")
+    p.add_argument("--alpha", type=float, default=2000.0, help="variance sensitivity alpha (default 2000)")
+    p.add_argument("--patience", type=_positive, default=4, help="rounds without improvement before eta_0 decays")
+    p.add_argument("--decay", type=float, default=0.5, help="eta_0 decay factor (default 0.5)")
+    p.add_argument("--preset", choices=sorted(PRESETS), default="compact", help="CKKS parameter preset")
+    p.add_argument("--seed", type=int, default=0, help="random seed")
+    p.add_argument("--out", default="fhto-report", help="report folder (default ./fhto-report)")
+    p.add_argument("--resume", action="store_true", help="continue from the last completed round in --out")
+    p.add_argument("--min-hospitals", type=_positive, help="hospitals that must report for a round to count")
+    p.add_argument("--timeout", type=float, help="seconds a hospital may take per round before it counts as failed")
+    p.add_argument("--bootstrap", type=_positive, default=1000, help="bootstrap resamples for the policy value")
+    p.add_argument("--no-compare", action="store_true", help="skip plaintext FedAvg, centralized and alone runs")
+    p.add_argument("--no-audit", action="store_true", help="skip the membership-inference audit")
+    p.add_argument("--no-scheduler-experiment", action="store_true", help="skip the noisy-hospital experiment")
+    p.add_argument("--quiet", action="store_true", help="print nothing but errors")
+    p.set_defaults(func=run_study)
 
     p = sub.add_parser("demo", help="end-to-end demo of encrypted aggregation", description=demo.__doc__)
     p.add_argument("--hospitals", type=_positive, default=10, help="simulated hospitals (default 10)")

@@ -1,0 +1,224 @@
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+import fhto_native as fh
+from fhto_native.errors import FormatError, ParameterError
+from fhto_native.fl.data import TreatmentData
+from fhto_native.fl.federation import Hospital, HospitalUpdate, KeyHolder, RoundFailed, Server, fedavg, update_variance
+from fhto_native.fl.models import TreatmentResponseModel, design_matrix
+from fhto_native.fl.scheduler import AdaptiveLR
+
+
+def synthetic(n: int, seed: int) -> TreatmentData:
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, 4))
+    t = rng.integers(0, 2, n)
+    logit = X[:, 0] - 0.5 * X[:, 1] + (t == 1) * (0.8 * X[:, 2])
+    y = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(np.float64)
+    return TreatmentData(X=X, treatment=t.astype(np.int64), y=y, feature_names=("a", "b", "c", "d"),
+                         arms=("control", "treated"), outcome="synthetic", source=f"synthetic {seed}")
+
+
+@pytest.fixture(scope="module")
+def setup():
+    hospitals = [synthetic(n, s) for n, s in [(80, 1), (120, 2), (60, 3)]]
+    validation = synthetic(100, 9)
+    mean, std = np.zeros(4), np.ones(4)
+    return hospitals, validation, mean, std
+
+
+def make_server(setup, keys=None, clients=None, checkpoint=None, **kwargs):
+    hospitals, validation, mean, std = setup
+
+    def factory():
+        import torch
+
+        torch.manual_seed(0)
+        return TreatmentResponseModel(4, 2, 8)
+
+    parties = {f"h{i}": Hospital(f"h{i}", d, factory, mean, std, keys) for i, d in enumerate(hospitals)}
+    x_val = design_matrix(validation.X, validation.treatment, 2, mean, std)
+    server = Server(
+        factory, clients or {k: h.fit for k, h in parties.items()}, (x_val, validation.y),
+        kwargs.pop("scheduler", AdaptiveLR(eta0=0.1, alpha=100.0)),
+        public_context=keys.public_context() if keys else None,
+        key_holder=KeyHolder(keys) if keys else None, checkpoint=checkpoint, **kwargs,
+    )
+    return server, parties
+
+
+def test_weights_do_not_alias_the_callers_array():
+    from fhto_native.fl.models import flat_weights, set_flat_weights
+
+    model = TreatmentResponseModel(4, 2, 8)
+    w = flat_weights(model)
+    set_flat_weights(model, w)
+    next(model.parameters()).data.add_(1.0)
+    assert not np.allclose(flat_weights(model), w)
+
+
+def test_fedavg_and_variance_are_the_formulas():
+    rng = np.random.default_rng(0)
+    updates, counts = rng.normal(size=(3, 50)), np.array([10, 30, 60])
+    np.testing.assert_allclose(fedavg((counts[:, None] * updates).sum(axis=0), counts.sum()),
+                               np.average(updates, axis=0, weights=counts), rtol=1e-12)
+    u = updates[0]
+    assert update_variance(u) == pytest.approx(((u - u.mean()) ** 2).mean(), rel=1e-12)
+    with pytest.raises(ParameterError):
+        fedavg(u, 0)
+
+
+def test_encrypted_rounds_match_plaintext_rounds(setup):
+    keys = fh.KeySet.generate("compact")
+    enc, _ = make_server(setup, keys=keys)
+    plain, _ = make_server(setup)
+    start = enc.weights.copy()
+    enc.fit(4)
+    plain.fit(4)
+    assert np.abs(enc.weights - start).max() > 1e-3  # the model learned
+    assert enc.history[-1]["val_loss"] < enc.history[0]["val_loss"]
+    diff = np.abs(enc.weights - plain.weights).max()
+    assert 0 < diff < 1e-6  # CKKS noise, nothing more
+    assert [r["round"] for r in enc.history] == [1, 2, 3, 4]
+    r = enc.history[-1]
+    assert set(r["seconds"]) >= {"train", "encrypt", "aggregate", "decrypt", "evaluate"}
+    assert r["bytes"]["upload"] > 0 and r["bytes"]["sum"] > 0 and r["reported"] == 3
+    # The scheduler saw every hospital's variance and gave the noisiest the smallest rate.
+    s2, lr = r["sigma2"], r["lr"]
+    assert min(lr, key=lr.get) == max(enc.history[-2]["sigma2"], key=enc.history[-2]["sigma2"].get)
+
+
+def test_encrypted_aggregate_equals_the_pure_fedavg(setup):
+    keys = fh.KeySet.generate("compact")
+    enc, parties = make_server(setup, keys=keys)
+    plans = enc.configure_round(1)
+    updates, failures = enc.collect(plans)
+    assert not failures
+    total, n, _, _ = enc.aggregate(updates)
+    plain_parties = {k: Hospital(k, h.data, lambda: TreatmentResponseModel(4, 2, 8), np.zeros(4), np.ones(4), None)
+                     for k, h in parties.items()}
+    plain = [plain_parties[k].fit(p) for k, p in plans.items()]
+    np.testing.assert_allclose(fedavg(total, n), fedavg(np.sum([u.plain for u in plain], axis=0), n), atol=1e-8)
+
+
+def test_a_failing_hospital_is_recorded_and_the_round_completes(setup):
+    server, parties = make_server(setup, min_hospitals=2)
+
+    def broken(plan):
+        raise RuntimeError("disk full")
+
+    server.clients["h1"] = broken
+    record = server.run_round()
+    assert record["reported"] == 2 and any("h1: RuntimeError: disk full" in f for f in record["failures"])
+
+
+def test_too_few_hospitals_retries_then_raises(setup):
+    server, _ = make_server(setup, min_hospitals=3, retries=1)
+    calls = []
+
+    def broken(plan):
+        calls.append(plan.round)
+        raise RuntimeError("offline")
+
+    server.clients["h0"] = broken
+    with pytest.raises(RoundFailed, match="only 2 of 3 hospitals reported"):
+        server.run_round()
+    assert len(calls) == 2 and server.round == 0 and server.history == []
+
+
+def test_a_slow_hospital_times_out(setup):
+    server, parties = make_server(setup, min_hospitals=2, timeout=1.0)
+    fit = parties["h2"].fit
+
+    def slow(plan):
+        time.sleep(3)
+        return fit(plan)
+
+    server.clients["h2"] = slow
+    record = server.run_round()
+    assert record["reported"] == 2 and any("h2: timed out" in f for f in record["failures"])
+
+
+def test_update_wire_form(setup):
+    keys = fh.KeySet.generate("compact")
+    server, parties = make_server(setup, keys=keys)
+    update = parties["h0"].fit(server.configure_round(1)["h0"])
+    again = HospitalUpdate.from_wire(update.to_wire())
+    assert (again.hospital, again.round, again.n, again.sigma2, again.payload) == (
+        update.hospital, update.round, update.n, update.sigma2, update.payload)
+    with pytest.raises(FormatError):
+        HospitalUpdate.from_wire(update.to_wire()[:10])
+
+
+def test_server_refuses_unencrypted_updates_when_encrypted(setup):
+    keys = fh.KeySet.generate("compact")
+    server, parties = make_server(setup, keys=keys, min_hospitals=3, retries=0)
+    plain = Hospital("h0", setup[0][0], lambda: TreatmentResponseModel(4, 2, 8), np.zeros(4), np.ones(4), None)
+    server.clients["h0"] = plain.fit
+    with pytest.raises(RoundFailed, match="unencrypted"):
+        server.run_round()
+
+
+def test_checkpoint_resume_continues_exactly(setup, tmp_path):
+    full, _ = make_server(setup)
+    full.fit(5)
+    first, _ = make_server(setup, checkpoint=tmp_path)
+    first.fit(3)
+    resumed, _ = make_server(setup, checkpoint=tmp_path)
+    assert resumed.load_checkpoint() and resumed.round == 3
+    resumed.fit(5)
+    np.testing.assert_array_equal(resumed.weights, full.weights)
+    assert [r["round"] for r in resumed.history] == [1, 2, 3, 4, 5]
+    assert resumed.scheduler.state_dict() == full.scheduler.state_dict()
+
+
+def test_corrupt_checkpoint_is_a_clear_error(setup, tmp_path):
+    (tmp_path / "state.json").write_text("{not json")
+    server, _ = make_server(setup, checkpoint=tmp_path)
+    with pytest.raises(FormatError, match="unreadable"):
+        server.load_checkpoint()
+
+
+def _state(out):
+    path = out / "checkpoints" / "encrypted" / "state.json"
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def test_a_killed_run_resumes_from_the_last_completed_round(tmp_path):
+    """A real SIGKILL in the middle of `fhto run`, then `fhto run --resume`."""
+    out = tmp_path / "report"
+    args = [sys.executable, "-m", "fhto_native.cli", "run", "--rounds", "60", "--no-compare", "--no-audit",
+            "--no-scheduler-experiment", "--bootstrap", "50", "--out", str(out)]
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    killed_at = None
+    while time.monotonic() < deadline and proc.poll() is None:
+        state = _state(out)
+        if state and state["round"] >= 3:
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait()
+            killed_at = _state(out)["round"]
+            break
+        time.sleep(0.005)
+    assert killed_at is not None, "the run finished or failed before it could be killed: " + proc.stderr.read().decode()
+    assert killed_at < 60
+    done = subprocess.run(args + ["--resume"], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    state = _state(out)
+    assert [r["round"] for r in state["history"]] == list(range(1, 61))
+    # Nothing lost: the rounds before the kill are the ones recorded then, unchanged.
+    results = json.loads((out / "results.json").read_text())
+    history = results["methods"]["encrypted FL (FHTO)"]["history"]
+    assert [r["round"] for r in history] == list(range(1, 61))
