@@ -324,6 +324,7 @@ def run(config: RunConfig, say: Printer = print) -> dict:
         results["scheduler_experiment"] = _scheduler_experiment(study, config, say)
 
     results["timing"] = {"total_seconds": time.perf_counter() - started}
+    _print_comparison(results, say)
     written = write_report(results, out)
     say(f"report written to {out} ({len(written)} files); summary: {out / 'summary.md'}")
     return results
@@ -424,3 +425,17 @@ def _scheduler_experiment(study: Study, config: RunConfig, say: Printer) -> dict
         say(f"  noisy labels, {label:8s} rate: best val loss {e['best_val_loss']:.4f}, final "
             f"{e['history'][-1]['val_loss']:.4f}, test AUC {e['final']['test_auc']:.3f}")
     return out
+
+
+def _print_comparison(results: dict, say: Printer) -> None:
+    """The comparison table on the console (the report folder has the full one)."""
+    rows = [(name, entry["final"]) for name, entry in results["methods"].items()]
+    if "centralized" in results:
+        rows.append(("centralized (pooled data)", results["centralized"]["final"]))
+    alone = results.get("hospitals_alone", {})
+    if alone:
+        keys = next(iter(alone.values()))["final"].keys()
+        rows.append(("hospitals alone (mean)", {k: float(np.mean([a["final"][k] for a in alone.values()])) for k in keys}))
+    say(f"{'model (test set)':<28s} {'AUC':>6s} {'accuracy':>9s} {'F1':>6s} {'loss':>7s}")
+    for name, m in rows:
+        say(f"{name:<28s} {m['test_auc']:6.3f} {m['test_accuracy']:9.3f} {m['test_f1']:6.3f} {m['test_loss']:7.4f}")
