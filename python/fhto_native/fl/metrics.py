@@ -19,12 +19,17 @@ __all__ = ["roc_auc", "binary_metrics"]
 _EPS = 1e-7
 
 
-def _as_vector(values: Any, name: str) -> np.ndarray:
-    """Return ``values`` as a non-empty, one-dimensional, finite float64 array."""
+def _as_float_array(values: Any, name: str) -> np.ndarray:
+    """``values`` as a float64 array, or a ParameterError naming ``name``."""
     try:
-        arr = np.asarray(values, dtype=np.float64)
+        return np.asarray(values, dtype=np.float64)
     except (TypeError, ValueError) as exc:
         raise ParameterError(f"{name} must hold only numbers: {exc}") from exc
+
+
+def _as_vector(values: Any, name: str) -> np.ndarray:
+    """Return ``values`` as a non-empty, one-dimensional, finite float64 array."""
+    arr = _as_float_array(values, name)
     if arr.ndim != 1:
         raise ShapeError(f"{name} must be one-dimensional; got shape {arr.shape}")
     if arr.size == 0:

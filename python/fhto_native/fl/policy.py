@@ -21,7 +21,7 @@ from typing import Any, List, Optional, Sequence
 import numpy as np
 
 from ..errors import ParameterError, ShapeError
-from .metrics import _as_binary, _as_vector, _same_length
+from .metrics import _as_binary, _as_float_array, _as_vector, _same_length
 
 __all__ = [
     "recommend",
@@ -62,10 +62,7 @@ def _as_arms(values: Any, name: str, n_arms: int) -> np.ndarray:
 
 
 def _as_risk(risk: Any) -> np.ndarray:
-    try:
-        r = np.asarray(risk, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise ParameterError(f"risk must hold only numbers: {exc}") from exc
+    r = _as_float_array(risk, "risk")
     if r.ndim != 2:
         raise ShapeError(f"risk must be two-dimensional (patients, arms); got shape {r.shape}")
     if r.shape[0] == 0 or r.shape[1] == 0:

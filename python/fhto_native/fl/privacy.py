@@ -25,7 +25,7 @@ from typing import Any, Dict, List, Sequence, Tuple
 import numpy as np
 
 from ..errors import ParameterError, ShapeError
-from .metrics import _as_binary, _as_vector, _same_length, roc_auc
+from .metrics import _as_binary, _as_float_array, _as_vector, _same_length, roc_auc
 
 __all__ = [
     "AttackResult",
@@ -187,10 +187,7 @@ def loss_threshold_attack(member_losses: np.ndarray, nonmember_losses: np.ndarra
 
 
 def _calibrated(target: np.ndarray, ref: Any, name: str, eps: float) -> Tuple[np.ndarray, int]:
-    try:
-        r = np.asarray(ref, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise ParameterError(f"{name} must hold only numbers: {exc}") from exc
+    r = _as_float_array(ref, name)
     if r.ndim != 2:
         raise ShapeError(f"{name} must be two-dimensional (reference models, examples); got shape {r.shape}")
     if r.shape[0] == 0:
