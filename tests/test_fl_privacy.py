@@ -170,3 +170,22 @@ def test_attack_table_rows():
         attack_table([("global model", a)])
     with pytest.raises(ParameterError, match="AttackResult"):
         attack_table([("global model", "round 1", {"auc": 0.5})])
+
+
+def test_reference_attack_skips_in_models_marked_nan():
+    rng = np.random.default_rng(3)
+    n = 400
+    difficulty = rng.gamma(2.0, 0.5, 2 * n)
+    member = np.r_[np.ones(n), np.zeros(n)].astype(bool)
+    target = difficulty - 0.3 * member + rng.normal(0, 0.05, 2 * n)
+    refs = difficulty + rng.normal(0, 0.05, (6, 2 * n))
+    full = reference_attack(target[member], target[~member], refs[:, member], refs[:, ~member])
+    masked = refs.copy()
+    masked[:, ~member] = np.where(rng.random((6, n)) < 0.5, np.nan, masked[:, ~member])  # IN models
+    partial = reference_attack(target[member], target[~member], refs[:, member], masked[:, ~member])
+    out_counts = np.isfinite(masked[:, ~member]).sum(axis=0)
+    assert partial.nonmembers == int((out_counts >= 2).sum()) < n
+    assert partial.members == n
+    assert partial.auc > 0.9 and abs(partial.auc - full.auc) < 0.05
+    with pytest.raises(ParameterError, match="finite or nan"):
+        reference_attack(target[member], target[~member], refs[:, member], np.full((6, n), np.inf))

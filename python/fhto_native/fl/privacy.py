@@ -186,7 +186,8 @@ def loss_threshold_attack(member_losses: np.ndarray, nonmember_losses: np.ndarra
     return _evaluate(LOSS_THRESHOLD, -m, -nm)
 
 
-def _calibrated(target: np.ndarray, ref: Any, name: str, eps: float) -> Tuple[np.ndarray, int]:
+def _calibrated(target: np.ndarray, ref: Any, name: str, eps: float) -> Tuple[np.ndarray, np.ndarray, int]:
+    """Scores of the examples with enough OUT reference losses, the mask of those examples, and R."""
     r = _as_float_array(ref, name)
     if r.ndim != 2:
         raise ShapeError(f"{name} must be two-dimensional (reference models, examples); got shape {r.shape}")
@@ -196,12 +197,18 @@ def _calibrated(target: np.ndarray, ref: Any, name: str, eps: float) -> Tuple[np
         raise ShapeError(
             f"{name} must have one column per example ({target.size}); got shape {r.shape}"
         )
-    if not np.isfinite(r).all():
-        i, j = (int(v) for v in np.argwhere(~np.isfinite(r))[0])
-        raise ParameterError(f"{name} must be finite: model {i}, example {j} is {r[i, j]}")
-    mean = r.mean(axis=0)
-    std = r.std(axis=0, ddof=1) if r.shape[0] > 1 else np.zeros(target.size)
-    return (mean - target) / (std + eps), r.shape[0]
+    if np.isinf(r).any():
+        i, j = (int(v) for v in np.argwhere(np.isinf(r))[0])
+        raise ParameterError(f"{name} must be finite or nan: model {i}, example {j} is {r[i, j]}")
+    out = np.isfinite(r)  # nan marks a reference model that trained on the example (an IN model)
+    need = 2 if r.shape[0] > 1 else 1
+    keep = out.sum(axis=0) >= need
+    if not keep.any():
+        raise ShapeError(f"{name}: no example has {need} reference losses from models that did not train on it")
+    rk = r[:, keep]
+    mean = np.nanmean(rk, axis=0)
+    std = np.nanstd(rk, axis=0, ddof=1) if r.shape[0] > 1 else np.zeros(int(keep.sum()))
+    return (mean - target[keep]) / (std + eps), keep, r.shape[0]
 
 
 def reference_attack(
@@ -224,6 +231,11 @@ def reference_attack(
     (``ddof=1``) of that example's losses over the ``R`` reference models (Watson et al., 2022;
     Carlini et al., 2022, offline variant). With ``R = 1`` the spread is taken as 0, so the score
     ranks by the plain difference ``ref_loss - target_loss``.
+
+    A ``nan`` reference loss means that reference model trained on the example (an IN model) and
+    is left out of that example's statistics, so reference models can be trained on random halves
+    of a population that includes the non-members. Examples with fewer than two OUT losses (one
+    when ``R = 1``) are left out of the attack; the result's counts say how many were scored.
 
     Parameters
     ----------
@@ -255,8 +267,8 @@ def reference_attack(
         raise ParameterError(f"eps must be a positive finite number; got {eps!r}")
     m = _as_vector(member_losses, "member_losses")
     nm = _as_vector(nonmember_losses, "nonmember_losses")
-    sm, rm = _calibrated(m, member_ref_losses, "member_ref_losses", float(eps))
-    snm, rnm = _calibrated(nm, nonmember_ref_losses, "nonmember_ref_losses", float(eps))
+    sm, _, rm = _calibrated(m, member_ref_losses, "member_ref_losses", float(eps))
+    snm, _, rnm = _calibrated(nm, nonmember_ref_losses, "nonmember_ref_losses", float(eps))
     if rm != rnm:
         raise ShapeError(
             "member_ref_losses and nonmember_ref_losses must come from the same reference models; "

@@ -46,6 +46,9 @@ from .scheduler import AdaptiveLR
 
 __all__ = ["RunConfig", "run"]
 
+#: Epochs each membership-inference reference model trains on its half of the population pool.
+REFERENCE_EPOCHS = 20
+
 Printer = Callable[[str], None]
 
 
@@ -82,7 +85,7 @@ class RunConfig:
     scheduler_experiment: bool = True
     label_noise: float = 0.3
     n_boot: int = 1000
-    reference_models: int = 4
+    reference_models: int = 8
 
     def __post_init__(self) -> None:
         if self.rounds < 1 or self.local_epochs < 1 or self.batch_size < 1 or self.hidden < 1:
@@ -334,13 +337,22 @@ def _audit(study, config, enc_server, plain_server, plain_parties, say) -> List[
     """Membership inference in the two views of the threat model."""
     say("privacy audit (membership inference; members = training patients, non-members = test patients "
         "drawn to the members' outcome rate):")
-    # Reference models, trained without any target: on bootstrap resamples of the validation set.
+    # Reference models (offline LiRA): each trained on a random half of the population pool
+    # (validation + test patients, never a training patient); an example's calibration uses only
+    # the models that did not train on it (IN losses are passed as nan).
     rng = np.random.default_rng(config.seed + 99)
-    references = []
+    pool = _concat([study.validation, study.test])
+    x_pool = study.design(pool)
+    offset = len(study.validation)
+    references, inside = [], []
     for r in range(config.reference_models):
-        idx = rng.integers(0, len(study.validation), len(study.validation))
-        model, _ = _train_alone(study, config, study.validation.subset(idx), seed=config.seed + 500 + r)
+        half = rng.random(len(pool)) < 0.5
+        model = _factory(study, config, config.seed + 500 + r)()
+        train_epochs(model, x_pool[torch.from_numpy(half)], pool.y[half], lr=config.eta0, epochs=REFERENCE_EPOCHS,
+                     batch_size=config.batch_size, seed=config.seed + 500 + r)
         references.append(model)
+        inside.append(half[offset:])  # which test rows this model trained on
+    inside = np.stack(inside)
 
     def matched_nonmembers(members: fldata.TreatmentData) -> np.ndarray:
         """Test rows drawn to the members' outcome rate: under a non-IID split a hospital's label
@@ -359,12 +371,14 @@ def _audit(study, config, enc_server, plain_server, plain_parties, say) -> List[
         return np.sort(np.concatenate([ones, zeros]))
 
     def attacks(view: str, target: str, model, members: fldata.TreatmentData) -> List[tuple]:
-        nonmembers = study.test.subset(matched_nonmembers(members))
+        picked = matched_nonmembers(members)
+        nonmembers = study.test.subset(picked)
         x_m, x_n = study.design(members), study.design(nonmembers)
         lm = per_example_losses(model, x_m, members.y)
         ln = per_example_losses(model, x_n, nonmembers.y)
         rm = np.stack([per_example_losses(ref, x_m, members.y) for ref in references])
         rn = np.stack([per_example_losses(ref, x_n, nonmembers.y) for ref in references])
+        rn[inside[:, picked]] = np.nan
         return [
             (view, target, loss_threshold_attack(lm, ln)),
             (view, target, reference_attack(lm, ln, rm, rn)),
