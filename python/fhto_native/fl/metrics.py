@@ -27,6 +27,17 @@ def _as_float_array(values: Any, name: str) -> np.ndarray:
         raise ParameterError(f"{name} must hold only numbers: {exc}") from exc
 
 
+def _unit_interval(value: Any, name: str) -> float:
+    """``value`` as a float in [0, 1], or a ParameterError naming ``name``."""
+    try:
+        f = float(value)
+    except (TypeError, ValueError) as exc:
+        raise ParameterError(f"{name} must be a number in [0, 1]; got {value!r}") from exc
+    if not 0.0 <= f <= 1.0:
+        raise ParameterError(f"{name} must lie in [0, 1]; got {value!r}")
+    return f
+
+
 def _as_vector(values: Any, name: str) -> np.ndarray:
     """Return ``values`` as a non-empty, one-dimensional, finite float64 array."""
     arr = _as_float_array(values, name)
@@ -143,12 +154,7 @@ def binary_metrics(y: np.ndarray, p: np.ndarray, threshold: float = 0.5) -> Dict
     if outside.any():
         i = int(np.flatnonzero(outside)[0])
         raise ParameterError(f"p must hold probabilities in [0, 1]: index {i} is {pp[i]}")
-    try:
-        t = float(threshold)
-    except (TypeError, ValueError) as exc:
-        raise ParameterError(f"threshold must be a number; got {threshold!r}") from exc
-    if not 0.0 <= t <= 1.0:
-        raise ParameterError(f"threshold must lie in [0, 1]; got {threshold!r}")
+    t = _unit_interval(threshold, "threshold")
 
     pc = np.clip(pp, _EPS, 1.0 - _EPS)
     loss = float(-np.mean(yy * np.log(pc) + (1.0 - yy) * np.log1p(-pc)))

@@ -25,7 +25,7 @@ from typing import Any, Dict, List, Sequence, Tuple
 import numpy as np
 
 from ..errors import ParameterError, ShapeError
-from .metrics import _as_binary, _as_float_array, _as_vector, _same_length, roc_auc
+from .metrics import _as_binary, _as_float_array, _as_vector, _same_length, _unit_interval, roc_auc
 
 __all__ = [
     "AttackResult",
@@ -90,13 +90,7 @@ def _check_scores(scores: Any, labels: Any) -> Tuple[np.ndarray, np.ndarray]:
 
 
 def _check_fpr(fpr: Any) -> float:
-    try:
-        f = float(fpr)
-    except (TypeError, ValueError) as exc:
-        raise ParameterError(f"fpr must be a number in [0, 1]; got {fpr!r}") from exc
-    if not 0.0 <= f <= 1.0:
-        raise ParameterError(f"fpr must lie in [0, 1]; got {fpr!r}")
-    return f
+    return _unit_interval(fpr, "fpr")
 
 
 def _tpr_at(tps: np.ndarray, fps: np.ndarray, n_pos: float, n_neg: float, fpr: float) -> float:
