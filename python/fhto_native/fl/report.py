@@ -1119,6 +1119,15 @@ def _scheduler_lines(results: Mapping, metrics: pd.DataFrame, rates: pd.DataFram
                              + (" (the noisy hospital)." if smallest == noisy else f", not to the noisy hospital ({noisy})."))
         else:
             sentences.append(f"The smallest average learning rate went to {smallest} ({format_number(means.min())}).")
+    s2 = _num(sched.get("sigma2_noisy_over_clean"), "results['scheduler_experiment']['sigma2_noisy_over_clean']")
+    lr = _num(sched.get("lr_noisy_over_clean"), "results['scheduler_experiment']['lr_noisy_over_clean']")
+    if noisy is not None and math.isfinite(s2) and math.isfinite(lr):
+        effect = "larger" if s2 > 1 else "smaller" if s2 < 1 else "unchanged"
+        sentences.append(
+            f"Against a run on clean labels with the same seeds, the noisy labels made {noisy}'s updates {effect} "
+            f"(mean σ² {format_number(s2)} times its clean value), so the formula gave it a learning rate "
+            f"{format_number(lr)} times its clean-run value relative to the other hospitals."
+        )
     la, lf = _last(metrics, SCHEDULER_ADAPTIVE, "val_loss"), _last(metrics, SCHEDULER_FIXED, "val_loss")
     if math.isfinite(la) or math.isfinite(lf):
         verdict = ""
