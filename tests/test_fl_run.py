@@ -97,3 +97,14 @@ def test_bad_csv_is_a_clear_error_naming_file_and_column(tmp_path, capsys):
                  "--out", str(tmp_path / "out"), "--quiet"])
     err = capsys.readouterr().err
     assert code == 2 and "site.csv" in err and "age" in err
+
+
+def test_resume_refuses_different_options(tmp_path):
+    from fhto_native.errors import ParameterError
+
+    quick = dict(rounds=2, compare=False, audit=False, scheduler_experiment=False, n_boot=20, out=str(tmp_path))
+    run(RunConfig(**quick), say=lambda line: None)
+    with pytest.raises(ParameterError, match="hospitals: 5 then, 3 now"):
+        run(RunConfig(**{**quick, "hospitals": 3, "resume": True}), say=lambda line: None)
+    more = run(RunConfig(**{**quick, "rounds": 3, "resume": True}), say=lambda line: None)  # more rounds is fine
+    assert [r["round"] for r in more["methods"]["encrypted FL (FHTO)"]["history"]] == [1, 2, 3]

@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import time
 from dataclasses import dataclass, field
@@ -254,6 +255,7 @@ def run(config: RunConfig, say: Printer = print) -> dict:
     torch.set_num_threads(1)
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
+    _guard_resume(config, out)
     study = _prepare(config, say)
     say(
         f"{len(study.hospitals)} hospitals ({config.split}): "
@@ -439,6 +441,33 @@ def _scheduler_experiment(study: Study, config: RunConfig, say: Printer) -> dict
         say(f"  noisy labels, {label:8s} rate: best val loss {e['best_val_loss']:.4f}, final "
             f"{e['history'][-1]['val_loss']:.4f}, test AUC {e['final']['test_auc']:.3f}")
     return out
+
+
+#: Options that must match for --resume to continue a run (rounds may grow).
+_RESUME_KEYS = ("dataset", "files", "features", "treatment", "outcome", "arms", "hospitals", "split",
+                "dirichlet_alpha", "split_column", "local_epochs", "batch_size", "hidden", "eta0", "alpha",
+                "patience", "decay", "preset", "seed", "min_hospitals")
+
+
+def _guard_resume(config: RunConfig, out: Path) -> None:
+    """Record the run's options next to its checkpoints; refuse to resume with different ones."""
+    path = out / "checkpoints" / "options.json"
+    mine = {k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(config).items() if k in _RESUME_KEYS}
+    mine = json.loads(json.dumps(mine))
+    if config.resume and path.exists():
+        try:
+            theirs = json.loads(path.read_text())
+        except ValueError as exc:
+            raise ParameterError(f"{path} is unreadable ({exc}); start afresh without --resume") from None
+        changed = [f"{k}: {theirs.get(k)!r} then, {mine[k]!r} now" for k in _RESUME_KEYS if theirs.get(k) != mine[k]]
+        if changed:
+            raise ParameterError(
+                f"cannot resume the run in {out}: its options differ ({'; '.join(changed)}); "
+                "rerun with the same options, or use another --out"
+            )
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(mine, indent=1))
 
 
 def _print_comparison(results: dict, say: Printer) -> None:
