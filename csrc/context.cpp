@@ -1,5 +1,6 @@
 #include "context.h"
 
+#include <atomic>
 #include <cmath>
 #include <cstring>
 #include <optional>
@@ -7,6 +8,7 @@
 #include "bytes.h"
 #include "checksum.h"
 #include "errors.h"
+#include "prng.h"
 #include "seal/util/hash.h"
 
 namespace fhto
@@ -44,6 +46,40 @@ namespace fhto
             std::memcpy(fp.data(), block.data(), fp.size());
             return fp;
         }
+
+        /**
+        SEAL's generator factory for seeded key generation. SEAL's own fixed-seed factory hands
+        the same seed to every PRNG it creates, so the secret key and the public key's
+        randomness would be read from one stream; this one gives the k-th PRNG made by
+        create() its own seed, derive_seed(SeedPurpose::keygen, seed, k).
+        */
+        class DerivedSeedFactory final : public seal::UniformRandomGeneratorFactory
+        {
+        public:
+            /**
+            The base class's default seed, which create() passes to create_impl, is itself a
+            derived value (index 2^64 - 1, never reached by the counter), so create_impl can
+            tell create() from an explicit create(seed), which it honours as given.
+            */
+            explicit DerivedSeedFactory(std::uint64_t seed)
+                : seal::UniformRandomGeneratorFactory(derive_seed(SeedPurpose::keygen, seed, ~std::uint64_t{ 0 })),
+                  seed_(seed)
+            {}
+
+        protected:
+            std::shared_ptr<seal::UniformRandomGenerator> create_impl(seal::prng_seed_type seed) override
+            {
+                if (seed != default_seed())
+                {
+                    return std::make_shared<seal::Blake2xbPRNG>(seed);
+                }
+                return std::make_shared<seal::Blake2xbPRNG>(derive_seed(SeedPurpose::keygen, seed_, next_++));
+            }
+
+        private:
+            std::uint64_t seed_;
+            std::atomic<std::uint64_t> next_{ 0 };
+        };
 
         Params params_from_seal(const seal::EncryptionParameters &parms, int scale_bits, Packing packing)
         {
@@ -164,7 +200,7 @@ namespace fhto
         }
     };
 
-    Context Context::generate(const Params &params)
+    Context Context::generate(const Params &params, std::optional<std::uint64_t> seed)
     {
         auto parms = make_seal_parameters(params);
         seal::SEALContext ctx(parms, true, seal::sec_level_type::tc128);
@@ -173,7 +209,18 @@ namespace fhto
             throw ParameterError(
                 std::string("SEAL rejected the parameters (") + describe(params) + "): " + ctx.parameter_error_message());
         }
-        seal::KeyGenerator keygen(ctx);
+        // A seeded key set is made in a SEAL context of its own whose parameters carry the
+        // derived-seed factory; the context kept below (ctx, from parms) keeps SEAL's default
+        // factory, so later encryptions stay random. Keys are bound to the parms_id, which the
+        // factory is no part of, so they belong to ctx as well.
+        std::optional<seal::SEALContext> seeded_ctx;
+        if (seed)
+        {
+            seal::EncryptionParameters seeded_parms = parms;
+            seeded_parms.set_random_generator(std::make_shared<DerivedSeedFactory>(*seed));
+            seeded_ctx.emplace(seeded_parms, true, seal::sec_level_type::tc128);
+        }
+        seal::KeyGenerator keygen(seeded_ctx ? *seeded_ctx : ctx);
         seal::PublicKey pk;
         keygen.create_public_key(pk);
         std::optional<seal::SecretKey> sk(keygen.secret_key());

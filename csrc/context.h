@@ -4,6 +4,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 #include "pack.h"
@@ -49,9 +50,15 @@ namespace fhto
     public:
         /**
         Generates a fresh key set (secret and public key) for the parameters.
+
+        Without a seed the keys come from the operating system's randomness. With one, they
+        are a deterministic function of (params, seed): the k-th PRNG key generation asks for
+        (the secret key's, then the public key's) gets derive_seed(SeedPurpose::keygen, seed, k).
+        The returned context does not keep that generator: its later encryptions are random.
+        A seed is for reproducible studies and tests only, never for production keys.
         @throws ParameterError if the parameters are invalid or insecure
         */
-        static Context generate(const Params &params);
+        static Context generate(const Params &params, std::optional<std::uint64_t> seed = std::nullopt);
 
         /**
         Loads a context written by to_bytes (with or without the secret key).

@@ -8,6 +8,7 @@
 #include "checksum.h"
 #include "errors.h"
 #include "parallel.h"
+#include "prng.h"
 #include "symmetric.h"
 #include "wire.h"
 
@@ -99,6 +100,12 @@ namespace fhto
             if (options.parties == 0)
             {
                 throw ParameterError("parties must be at least 1");
+            }
+            if (options.seed && options.mode != Mode::symmetric)
+            {
+                throw ParameterError(
+                    "seed applies only to secret-key encryption (mode='symmetric'); public-key encryption always draws "
+                    "fresh randomness");
             }
             if (options.mode == Mode::symmetric && !context.has_secret_key())
             {
@@ -193,7 +200,8 @@ namespace fhto
             if (symmetric)
             {
                 seal::Ciphertext ct(pool);
-                encrypt_symmetric_seeded(context, plain, random_seed(), ct);
+                const Seed bootstrap = options.seed ? derive_seed(SeedPurpose::encrypt, *options.seed, k) : random_seed();
+                encrypt_symmetric_seeded(context, plain, bootstrap, ct);
                 writer.store(k, ct);
             }
             else

@@ -2,6 +2,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include "context.h"
 
 namespace fhto
@@ -14,6 +15,15 @@ namespace fhto
         double weight = 1.0; ///< every value is multiplied by it while encoding (FedAvg: n_i)
         std::uint32_t parties = 1; ///< how many such contributions will be summed (range check)
         int threads = 0; ///< worker threads; 0 means the machine's hardware threads
+        /**
+        Symmetric mode only: ciphertext k takes its bootstrap seed from
+        derive_seed(SeedPurpose::encrypt, *seed, k) instead of the operating system, so the
+        batch is the same bytes for every thread count. For reproducible studies and tests only.
+        Two different updates encrypted under one key with the same seed share their mask and
+        noise, so their difference can be read off the ciphertexts: derive a distinct seed per
+        (round, hospital, purpose).
+        */
+        std::optional<std::uint64_t> seed;
     };
 
     /** Size of the batch that encrypting value_count values in `mode` produces. */
@@ -32,7 +42,7 @@ namespace fhto
     encrypted_size(context, count, options.mode) bytes. Values are packed two per complex slot;
     ciphertexts are made in parallel, each worker with its own SEAL memory pool, and written in
     place. Checks the values first (check_values); nothing is written on error.
-    @throws ParameterError for a bad option (mode, weight, parties, out size)
+    @throws ParameterError for a bad option (mode, weight, parties, out size, a seed outside symmetric mode)
     @throws ValueRangeError for non-finite or too large values
     @throws SecretKeyRequiredError for symmetric mode on a public context
     */

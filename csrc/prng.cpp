@@ -3,6 +3,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <string>
+#include "seal/util/blake2.h"
 
 #if (defined(__x86_64__) || defined(_M_X64)) && (defined(__GNUC__) || defined(__clang__))
 #include <immintrin.h>
@@ -273,6 +274,37 @@ namespace fhto
     const char *blake2xb_backend() noexcept
     {
         return backend().name;
+    }
+
+    Seed derive_seed(SeedPurpose purpose, std::uint64_t seed, std::uint64_t index) noexcept
+    {
+        static constexpr char kKeygenTag[] = "fhto.keygen.v1";
+        static constexpr char kEncryptTag[] = "fhto.encrypt.v1";
+        const char *tag = purpose == SeedPurpose::keygen ? kKeygenTag : kEncryptTag;
+        const std::size_t tag_len = purpose == SeedPurpose::keygen ? sizeof(kKeygenTag) - 1 : sizeof(kEncryptTag) - 1;
+
+        std::uint8_t key[sizeof(kEncryptTag) - 1 + 8];
+        std::memcpy(key, tag, tag_len);
+        std::uint8_t message[8];
+        for (int b = 0; b < 8; b++)
+        {
+            key[tag_len + b] = static_cast<std::uint8_t>(seed >> (8 * b));
+            message[b] = static_cast<std::uint8_t>(index >> (8 * b));
+        }
+        std::uint8_t digest[64];
+        // Lengths are constants within BLAKE2b's limits (key <= 64, digest 64), so it cannot fail.
+        blake2b(digest, sizeof(digest), message, sizeof(message), key, tag_len + 8);
+        Seed out;
+        for (std::size_t i = 0; i < out.size(); i++)
+        {
+            std::uint64_t w = 0;
+            for (int b = 7; b >= 0; b--)
+            {
+                w = (w << 8) | digest[8 * i + static_cast<std::size_t>(b)];
+            }
+            out[i] = w;
+        }
+        return out;
     }
 
     void Blake2xbStream::refill() noexcept

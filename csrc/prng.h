@@ -54,4 +54,24 @@ namespace fhto
 
     /** Name of the SIMD path Blake2xbStream uses on this CPU: "avx512", "avx2" or "scalar". */
     const char *blake2xb_backend() noexcept;
+
+    /** What a derived seed is for. Each purpose has its own domain tag, so no two share a stream. */
+    enum class SeedPurpose : std::uint8_t
+    {
+        keygen, ///< the PRNGs of key generation (secret key, then the public key's randomness)
+        encrypt ///< the bootstrap seed of one secret-key encryption
+    };
+
+    /**
+    The index-th 64-byte seed derived from a caller's 64-bit seed for one purpose:
+
+      BLAKE2b-512(key = tag || le64(seed), message = le64(index)), read as 8 little-endian words,
+
+    with tag the ASCII bytes "fhto.keygen.v1" or "fhto.encrypt.v1" (no terminator). Distinct
+    (purpose, seed, index) give independent seeds.
+
+    For reproducible studies and tests only: 64 bits of seed are far too little secret entropy
+    for production keys, and anyone who knows the seed can recompute the keys. Never throws.
+    */
+    Seed derive_seed(SeedPurpose purpose, std::uint64_t seed, std::uint64_t index) noexcept;
 } // namespace fhto

@@ -1,4 +1,6 @@
+#include <pybind11/stl.h>
 #include <complex>
+#include <optional>
 #include <vector>
 #include "aggregate.h"
 #include "checksum.h"
@@ -71,13 +73,14 @@ namespace fhto
             m.def(
                 "encrypt",
                 [](const Context &c, const py::array &values, Mode mode, Packing packing, double weight,
-                   std::uint32_t parties, int threads) {
+                   std::uint32_t parties, int threads, std::optional<std::uint64_t> seed) {
                     EncryptOptions options;
                     options.mode = mode;
                     options.packing = packing;
                     options.weight = weight;
                     options.parties = parties;
                     options.threads = threads;
+                    options.seed = seed;
                     if (values.ndim() != 1)
                     {
                         throw py::value_error("values must be one-dimensional");
@@ -93,7 +96,7 @@ namespace fhto
                     throw py::type_error("values must be float32 or float64");
                 },
                 py::arg("context"), py::arg("values"), py::arg("mode"), py::arg("packing"), py::arg("weight"),
-                py::arg("parties"), py::arg("threads"));
+                py::arg("parties"), py::arg("threads"), py::arg("seed") = py::none());
 
             m.def(
                 "encrypted_size",

@@ -40,13 +40,14 @@ namespace fhto
             py::class_<Context>(m, "Context")
                 .def_static(
                     "generate",
-                    [](std::size_t n, const std::vector<int> &bits, int scale_bits, Packing packing) {
+                    [](std::size_t n, const std::vector<int> &bits, int scale_bits, Packing packing,
+                       std::optional<std::uint64_t> seed) {
                         Params p = make_params(n, bits, scale_bits, packing);
                         py::gil_scoped_release release;
-                        return Context::generate(p);
+                        return Context::generate(p, seed);
                     },
                     py::arg("poly_modulus_degree"), py::arg("coeff_modulus_bits"), py::arg("scale_bits"),
-                    py::arg("packing"))
+                    py::arg("packing"), py::arg("seed") = py::none())
                 .def_static(
                     "from_bytes",
                     [](const py::buffer &buffer) {

@@ -85,6 +85,28 @@ def as_weight(weight: float) -> float:
     return weight
 
 
+_SEED_LIMIT = 1 << 64
+
+
+def as_seed(seed: Any, name: str = "seed") -> Optional[int]:
+    """Check an optional reproducibility seed: None, or an int with 0 <= seed < 2**64.
+
+    Raises
+    ------
+    InputTypeError
+        Not an int (a bool, float or string included).
+    ParameterError
+        Negative, or 2**64 or more.
+    """
+    if seed is None:
+        return None
+    if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool):
+        raise InputTypeError(f"{name} must be an int or None; got {type(seed).__name__}")
+    if not 0 <= seed < _SEED_LIMIT:
+        raise ParameterError(f"{name} must be between 0 and 2**64 - 1; got {seed}")
+    return int(seed)
+
+
 def as_buffer(data: Any, name: str = "data") -> Any:
     """Accept bytes, bytearray, memoryview or a uint8 numpy array; return it for the core."""
     if isinstance(data, (bytes, bytearray)):

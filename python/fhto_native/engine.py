@@ -17,7 +17,7 @@ from typing import Any, Iterable, Optional, Union
 import numpy as np
 
 from . import _core
-from ._inputs import as_buffer, as_parties, as_threads, as_update, as_weight
+from ._inputs import as_buffer, as_parties, as_seed, as_threads, as_update, as_weight
 from .errors import FormatError, InputTypeError, ParameterError
 from .params import Params, get_params
 
@@ -129,6 +129,7 @@ class _Context:
         mode: Optional[str] = None,
         packed: Optional[bool] = None,
         threads: Optional[int] = None,
+        seed: Optional[int] = None,
     ) -> "EncryptedUpdate":
         """Encrypt a whole flat update in one call.
 
@@ -150,11 +151,22 @@ class _Context:
             any SEAL 4.1 program); ``None`` uses the key set's parameters (``Params.packed``).
         threads:
             Worker threads; ``None`` uses every core this process may run on.
+        seed:
+            For reproducible studies and tests only; ``None`` (the default) draws fresh
+            randomness from the operating system. With an int ``0 <= seed < 2**64`` (secret-key
+            mode only), ciphertext ``k`` of the batch is made from a bootstrap seed derived from
+            ``(seed, k)``, so the bytes are identical across calls and whatever ``threads`` is.
+            Never reuse a seed for two different updates under one key: the two batches then
+            share their mask and noise, and their difference can be read off the ciphertexts.
+            A study derives a distinct seed per (round, hospital, purpose).
 
         Raises
         ------
         InputTypeError, ShapeError
-            Wrong type, dtype or shape, or empty.
+            Wrong type, dtype or shape, or empty; a seed that is not an int.
+        ParameterError
+            A seed outside ``[0, 2**64)``, or a seed with ``mode="public_key"`` (seeds apply to
+            secret-key encryption only).
         ValueRangeError
             A non-finite value (the message names the first index) or one too large for the range.
         SecretKeyRequiredError
@@ -169,6 +181,7 @@ class _Context:
             as_weight(weight),
             as_parties(parties),
             as_threads(threads),
+            as_seed(seed),
         )
         return EncryptedUpdate._trusted(data)
 
@@ -230,10 +243,33 @@ class KeySet(_Context):
     _default_mode = "symmetric"
 
     @classmethod
-    def generate(cls, params: "Params | str | None" = None) -> "KeySet":
-        """Generate a fresh key set; ``params`` is a :class:`Params`, a preset name or None (aggregation)."""
+    def generate(cls, params: "Params | str | None" = None, *, seed: Optional[int] = None) -> "KeySet":
+        """Generate a fresh key set.
+
+        Parameters
+        ----------
+        params:
+            A :class:`Params`, a preset name, or None (the aggregation preset).
+        seed:
+            For reproducible studies and tests only, never for production keys: anyone who
+            knows the seed can recompute the secret key. ``None`` (the default) draws the keys
+            from the operating system's randomness. With an int ``0 <= seed < 2**64`` the secret
+            and public key are a deterministic function of ``(params, seed)``; the secret key
+            and the public key's randomness come from distinct streams derived from the seed.
+            The key set's later encryptions stay random unless given a seed of their own.
+
+        Raises
+        ------
+        ParameterError
+            Invalid or insecure parameters, or a seed outside ``[0, 2**64)``.
+        InputTypeError
+            A seed that is not an int (a bool, float or string included).
+        """
         p = get_params(params)
-        return cls(_core.Context.generate(p.poly_modulus_degree, list(p.coeff_modulus_bits), p.scale_bits, p.packing))
+        s = as_seed(seed)
+        return cls(
+            _core.Context.generate(p.poly_modulus_degree, list(p.coeff_modulus_bits), p.scale_bits, p.packing, s)
+        )
 
     @classmethod
     def from_bytes(cls, data: Any) -> "KeySet":
