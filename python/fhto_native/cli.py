@@ -6,7 +6,7 @@ import argparse
 import resource
 import sys
 import time
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
 import numpy as np
 
@@ -88,28 +88,40 @@ def keygen(args: argparse.Namespace) -> int:
 
 def run_study(args: argparse.Namespace) -> int:
     """Hospitals train a treatment-response model together through encrypted aggregation, compared
-    with plaintext FedAvg, centralized training and each hospital alone; writes a report folder."""
+    with plaintext FedAvg, centralized training and each hospital alone (one training budget,
+    schedule and model selection for all); writes a report folder."""
     from .errors import FhtoError
-    from .fl.run import RunConfig, run
+    from .study.config import StudyConfig
+
+    def names(text: Optional[str]) -> Tuple[str, ...]:
+        return tuple(c.strip() for c in text.split(",") if c.strip()) if text else ()
 
     try:
-        config = RunConfig(
+        config = StudyConfig(
             dataset="csv" if args.csv else args.dataset,
-            files=args.csv or (),
-            features=[c.strip() for c in args.features.split(",")] if args.features else (),
+            files=tuple(args.csv or ()),
+            features=names(args.features),
             treatment=args.treatment,
             outcome=args.outcome,
-            arms=[a.strip() for a in args.arms.split(",")] if args.arms else None,
+            time=args.time,
+            event=args.event,
+            horizon=args.horizon,
+            outcome_label=args.outcome_label,
+            arms=names(args.arms) or None,
+            randomized=True if args.randomized else None,
             hospitals=args.hospitals,
             split=args.split,
             dirichlet_alpha=args.dirichlet_alpha,
             split_column=args.split_column,
             rounds=args.rounds,
             local_epochs=args.local_epochs,
+            batch_size=args.batch_size,
             eta0=args.eta0,
             alpha=args.alpha,
             patience=args.patience,
             decay=args.decay,
+            early_stopping=args.early_stopping,
+            threshold=args.threshold,
             preset=args.preset,
             seed=args.seed,
             out=args.out,
@@ -119,13 +131,27 @@ def run_study(args: argparse.Namespace) -> int:
             compare=not args.no_compare,
             audit=not args.no_audit,
             scheduler_experiment=not args.no_scheduler_experiment,
+            scheduler_seeds=args.scheduler_seeds,
+            label_noise=args.label_noise,
             n_boot=args.bootstrap,
         )
+        from .study.run import run
+
         run(config, say=(lambda *a, **k: None) if args.quiet else (lambda line: print(line, flush=True)))
     except FhtoError as exc:
         print(f"fhto run: {exc}", file=sys.stderr)
         return 2
     return 0
+
+
+def _fractions(text: str) -> Tuple[float, ...]:
+    try:
+        values = tuple(float(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers such as 0,0.2,0.4; got {text!r}") from None
+    if not values:
+        raise argparse.ArgumentTypeError("expected at least one noise level")
+    return values
 
 
 def _positive(text: str) -> int:
@@ -135,42 +161,76 @@ def _positive(text: str) -> int:
     return value
 
 
-def main(argv: Optional[List[str]] = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    """The ``fhto`` argument parser (its defaults come from the classes they configure)."""
     parser = argparse.ArgumentParser(prog="fhto", description=__doc__)
     parser.add_argument("--version", action="version", version=f"fhto {__version__} (SEAL {SEAL_VERSION})")
     sub = parser.add_subparsers(dest="command", required=True)
 
+    from .study.config import StudyConfig
+
+    d = StudyConfig()
     p = sub.add_parser("run", help="the federated treatment-optimization study (default: colon trial)",
                        description=run_study.__doc__)
-    p.add_argument("--dataset", choices=["colon", "gbsg2"], default="colon",
-                   help="bundled randomized trial (default colon: adjuvant chemotherapy, 3 arms)")
-    p.add_argument("--csv", nargs="+", metavar="FILE", help="bring your own data: one CSV or Parquet file per hospital")
-    p.add_argument("--features", help="with --csv: comma-separated feature columns")
-    p.add_argument("--treatment", default="treatment", help="with --csv: the treatment-arm column")
-    p.add_argument("--outcome", default="outcome", help="with --csv: the 0/1 outcome column (1 = bad outcome)")
-    p.add_argument("--arms", help="with --csv: comma-separated allowed arms (default: those in the files)")
-    p.add_argument("--hospitals", type=_positive, default=5, help="simulated hospitals (default 5)")
-    p.add_argument("--split", choices=["iid", "dirichlet", "column"], default="dirichlet",
-                   help="how patients are split across hospitals (default dirichlet: non-IID)")
-    p.add_argument("--dirichlet-alpha", type=float, default=1.0, help="Dirichlet concentration (default 1.0; smaller: less IID)")
-    p.add_argument("--split-column", help="with --split column: the column whose values are the hospitals")
-    p.add_argument("--rounds", type=_positive, default=40, help="federated rounds (default 40)")
-    p.add_argument("--local-epochs", type=_positive, default=2, help="local epochs per round (default 2)")
-    p.add_argument("--eta0", type=float, default=0.05, help="base learning rate eta_0 (default 0.05)")
-    p.add_argument("--alpha", type=float, default=2000.0, help="variance sensitivity alpha (default 2000)")
-    p.add_argument("--patience", type=_positive, default=4, help="rounds without improvement before eta_0 decays")
-    p.add_argument("--decay", type=float, default=0.5, help="eta_0 decay factor (default 0.5)")
-    p.add_argument("--preset", choices=sorted(PRESETS), default="compact", help="CKKS parameter preset")
-    p.add_argument("--seed", type=int, default=0, help="random seed")
-    p.add_argument("--out", default="fhto-report", help="report folder (default ./fhto-report)")
-    p.add_argument("--resume", action="store_true", help="continue from the last completed round in --out")
-    p.add_argument("--min-hospitals", type=_positive, help="hospitals that must report for a round to count")
-    p.add_argument("--timeout", type=float, help="seconds a hospital may take per round before it counts as failed")
-    p.add_argument("--bootstrap", type=_positive, default=1000, help="bootstrap resamples for the policy value")
-    p.add_argument("--no-compare", action="store_true", help="skip plaintext FedAvg, centralized and alone runs")
-    p.add_argument("--no-audit", action="store_true", help="skip the membership-inference audit")
-    p.add_argument("--no-scheduler-experiment", action="store_true", help="skip the noisy-hospital experiment")
-    p.add_argument("--quiet", action="store_true", help="print nothing but errors")
+    g = p.add_argument_group("data")
+    g.add_argument("--dataset", choices=["colon", "gbsg2"], default=d.dataset,
+                   help="bundled trial (default %(default)s: adjuvant chemotherapy, 3 arms; gbsg2: breast cancer, "
+                        "hormonal therapy)")
+    g.add_argument("--csv", nargs="+", metavar="FILE",
+                   help="bring your own data: one CSV or Parquet file per hospital (or one file with --split)")
+    g.add_argument("--features", help="with --csv: comma-separated numeric feature columns")
+    g.add_argument("--treatment", default=d.treatment, help="with --csv: the treatment-arm column (default %(default)s)")
+    g.add_argument("--outcome", help="with --csv: the outcome column, coded 0/1 (1 = bad outcome)")
+    g.add_argument("--time", help="with --csv: follow-up time column (instead of --outcome; needs --event, --horizon)")
+    g.add_argument("--event", help="with --csv: event column, 1 = bad event observed at --time, 0 = censored")
+    g.add_argument("--horizon", type=float, help="with --time: the outcome is the event by this time (its units)")
+    g.add_argument("--outcome-label", help="with --csv: wording of the bad outcome in the report")
+    g.add_argument("--arms", help="with --csv: comma-separated arms in model order (default: those in the files)")
+    g.add_argument("--randomized", action="store_true",
+                   help="with --csv: treatment was randomized (policy values then use the arm shares as "
+                        "propensities; otherwise propensities are estimated from the features)")
+    g = p.add_argument_group("hospitals")
+    g.add_argument("--hospitals", type=_positive,
+                   help="simulated hospitals for --split iid|dirichlet (default 5)")
+    g.add_argument("--split", choices=["iid", "dirichlet", "column", "files"],
+                   help="how patients become hospitals (default: dirichlet for a bundled trial, files for "
+                        "several --csv files; a single --csv file needs a split)")
+    g.add_argument("--dirichlet-alpha", type=float, default=d.dirichlet_alpha,
+                   help="Dirichlet concentration (default %(default)s; smaller: less IID)")
+    g.add_argument("--split-column", help="with --split column: the column whose values are the hospitals")
+    g.add_argument("--min-hospitals", type=_positive, help="hospitals that must report for a round to count "
+                   "(default: half, rounded up)")
+    g.add_argument("--timeout", type=float, help="seconds a round may take before unfinished hospitals count as failed")
+    g = p.add_argument_group("training (the same for every method)")
+    g.add_argument("--rounds", type=_positive, default=d.rounds, help="federated rounds (default %(default)s)")
+    g.add_argument("--local-epochs", type=_positive, default=d.local_epochs, help="local epochs per round (default %(default)s)")
+    g.add_argument("--batch-size", type=_positive, default=d.batch_size, help="minibatch size (default %(default)s)")
+    g.add_argument("--eta0", type=float, default=d.eta0, help="base learning rate eta_0 (default %(default)s)")
+    g.add_argument("--alpha", type=float, default=d.alpha, help="variance sensitivity alpha (default %(default)s)")
+    g.add_argument("--patience", type=_positive, default=d.patience,
+                   help="rounds without validation-loss improvement before eta_0 decays (default %(default)s)")
+    g.add_argument("--decay", type=float, default=d.decay, help="eta_0 decay factor (default %(default)s)")
+    g.add_argument("--early-stopping", type=_positive, default=d.early_stopping,
+                   help="stop after this many rounds without validation-loss improvement (default %(default)s)")
+    g.add_argument("--threshold", choices=["youden", "f1"], default=d.threshold,
+                   help="how each model's decision threshold is chosen on the validation set (default %(default)s)")
+    g = p.add_argument_group("run")
+    g.add_argument("--preset", choices=sorted(PRESETS), default=d.preset, help="CKKS parameter preset (default %(default)s)")
+    g.add_argument("--seed", type=int, default=d.seed,
+                   help="random seed of everything, keys and encryption included (default %(default)s); "
+                        "for reproducibility, not for production keys")
+    g.add_argument("--out", default=d.out, help="report folder (default ./%(default)s)")
+    g.add_argument("--resume", action="store_true", help="continue from the last completed round in --out")
+    g.add_argument("--bootstrap", type=_positive, default=d.n_boot, help="bootstrap resamples for policy values "
+                   "(default %(default)s)")
+    g.add_argument("--scheduler-seeds", type=_positive, default=d.scheduler_seeds,
+                   help="seeds of the scheduler experiment (default %(default)s)")
+    g.add_argument("--label-noise", type=_fractions, default=d.label_noise,
+                   help="label-noise levels of the scheduler experiment (default %(default)s)")
+    g.add_argument("--no-compare", action="store_true", help="skip the centralized and hospitals-alone baselines")
+    g.add_argument("--no-audit", action="store_true", help="skip the membership-inference audit")
+    g.add_argument("--no-scheduler-experiment", action="store_true", help="skip the scheduler experiment")
+    g.add_argument("--quiet", action="store_true", help="print nothing but errors")
     p.set_defaults(func=run_study)
 
     p = sub.add_parser("demo", help="end-to-end demo of encrypted aggregation", description=demo.__doc__)
@@ -188,7 +248,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument("--preset", choices=sorted(PRESETS), default="aggregation", help="parameter preset")
     p.set_defaults(func=keygen)
 
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
     return args.func(args)
 
 

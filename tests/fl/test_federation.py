@@ -5,6 +5,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import numpy as np
@@ -12,10 +13,12 @@ import pytest
 
 import fhto_native as fh
 from fhto_native.errors import FormatError, ParameterError
-from fhto_native.fl.data import TreatmentData
-from fhto_native.fl.federation import Hospital, HospitalUpdate, KeyHolder, RoundFailed, Server, fedavg, update_variance
-from fhto_native.fl.models import TreatmentResponseModel, design_matrix
+from fhto_native.fl.federation import HospitalUpdate, KeyHolder, RoundFailed, Server, fedavg, update_variance
 from fhto_native.fl.scheduler import AdaptiveLR
+from fhto_native.study.data import TreatmentData
+from fhto_native.study.hospital import Hospital
+from fhto_native.study.metrics import binary_metrics
+from fhto_native.study.models import TreatmentResponseModel, design_matrix, flat_weights, predict, set_flat_weights
 
 
 def synthetic(n: int, seed: int) -> TreatmentData:
@@ -47,8 +50,14 @@ def make_server(setup, keys=None, clients=None, checkpoint=None, **kwargs):
 
     parties = {f"h{i}": Hospital(f"h{i}", d, factory, mean, std, keys) for i, d in enumerate(hospitals)}
     x_val = design_matrix(validation.X, validation.treatment, 2, mean, std)
+    model = factory()
+
+    def evaluate(weights):
+        set_flat_weights(model, weights)
+        return binary_metrics(validation.y, predict(model, x_val))
+
     server = Server(
-        factory, clients or {k: h.fit for k, h in parties.items()}, (x_val, validation.y),
+        flat_weights(factory()), clients or {k: h.fit for k, h in parties.items()}, evaluate,
         kwargs.pop("scheduler", AdaptiveLR(eta0=0.1, alpha=100.0)),
         public_context=keys.public_context() if keys else None,
         key_holder=KeyHolder(keys) if keys else None, checkpoint=checkpoint, **kwargs,
@@ -57,8 +66,6 @@ def make_server(setup, keys=None, clients=None, checkpoint=None, **kwargs):
 
 
 def test_weights_do_not_alias_the_callers_array():
-    from fhto_native.fl.models import flat_weights, set_flat_weights
-
     model = TreatmentResponseModel(4, 2, 8)
     w = flat_weights(model)
     set_flat_weights(model, w)
@@ -135,17 +142,44 @@ def test_too_few_hospitals_retries_then_raises(setup):
     assert len(calls) == 2 and server.round == 0 and server.history == []
 
 
-def test_a_slow_hospital_times_out(setup):
-    server, parties = make_server(setup, min_hospitals=2, timeout=1.0)
+def test_a_slow_hospital_times_out_and_the_round_ends_at_the_deadline(setup):
+    server, parties = make_server(setup, min_hospitals=2, timeout=0.5)
     fit = parties["h2"].fit
+    release = threading.Event()
 
-    def slow(plan):
-        time.sleep(3)
+    def hung(plan):
+        release.wait(10)  # a hospital that hangs far past the deadline
         return fit(plan)
 
-    server.clients["h2"] = slow
-    record = server.run_round()
-    assert record["reported"] == 2 and any("h2: timed out" in f for f in record["failures"])
+    server.clients["h2"] = hung
+    plans = server.configure_round(1)
+    t0 = time.monotonic()
+    updates, failures = server.collect(plans)
+    elapsed = time.monotonic() - t0
+    release.set()
+    assert len(updates) == 2 and failures == ["h2: timed out after 0.5 s"]
+    # The deadline bounds the call: it must not wait for the hung hospital (10 s).
+    assert elapsed < 5.0, f"collect(timeout=0.5) took {elapsed:.1f} s"
+
+
+def test_the_selected_model_is_the_best_validation_round_and_early_stopping_stops(setup):
+    # A rate so large that validation loss soon gets worse: the selected round is not the last.
+    server, _ = make_server(setup, scheduler=AdaptiveLR(eta0=3.0, alpha=0.0, decay=1.0), early_stopping=3)
+    server.fit(30)
+    losses = [r["val_loss"] for r in server.history]
+    best = int(np.argmin(losses)) + 1
+    assert server.best_round == best
+    assert server.stopped_early and server.round == server.improved_round + 3 < 30 and server.improved_round <= best
+    # The selected weights are the best round's, not the last round's.
+    assert not np.array_equal(server.best_weights, server.weights)
+    assert server.evaluate_weights(server.best_weights)["loss"] == pytest.approx(min(losses), rel=1e-12)
+
+
+def test_server_refuses_bad_options(setup):
+    with pytest.raises(ParameterError, match="timeout"):
+        make_server(setup, timeout=0.0)
+    with pytest.raises(ParameterError, match="early_stopping"):
+        make_server(setup, early_stopping=0)
 
 
 def test_update_wire_form(setup):
@@ -200,7 +234,7 @@ def test_a_killed_run_resumes_from_the_last_completed_round(tmp_path):
     """A real SIGKILL in the middle of `fhto run`, then `fhto run --resume`."""
     out = tmp_path / "report"
     args = [sys.executable, "-m", "fhto_native.cli", "run", "--rounds", "60", "--no-compare", "--no-audit",
-            "--no-scheduler-experiment", "--bootstrap", "50", "--out", str(out)]
+            "--no-scheduler-experiment", "--bootstrap", "50", "--early-stopping", "60", "--out", str(out)]
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 120
     killed_at = None
@@ -220,5 +254,6 @@ def test_a_killed_run_resumes_from_the_last_completed_round(tmp_path):
     assert [r["round"] for r in state["history"]] == list(range(1, 61))
     # Nothing lost: the rounds before the kill are the ones recorded then, unchanged.
     results = json.loads((out / "results.json").read_text())
-    history = results["methods"]["encrypted FL (FHTO)"]["history"]
+    (encrypted,) = [m for m in results["methods"] if m["kind"] == "encrypted"]
+    history = encrypted["history"]
     assert [r["round"] for r in history] == list(range(1, 61))

@@ -1,5 +1,7 @@
-"""Federated treatment optimization on top of the CKKS engine.
+"""The federated layer on top of the CKKS engine: round protocol, aggregation server, key holder
+and the adaptive learning-rate scheduler.
 
-Hospitals train a treatment-response model locally, send encrypted updates, and a server that
-holds only the public context sums them; key holders decrypt the sum. See docs/ARCHITECTURE.md.
+It needs numpy only: the server works on flat weight vectors and scores them through a callback,
+and hospitals are callables, so no model object or patient row ever reaches it. The study
+(:mod:`fhto_native.study`) builds hospitals and models on top of it. See docs/ARCHITECTURE.md.
 """

@@ -1,4 +1,4 @@
-"""Federated rounds: hospitals, the aggregation server, and the key holder.
+"""Federated rounds: the round protocol, the aggregation server, and the key holder.
 
 The shape follows Flower's strategy API: the server has one method per round phase
 (:meth:`Server.configure_round`, :meth:`Server.collect`, :meth:`Server.aggregate`,
@@ -9,7 +9,9 @@ is tested against them.
 What crosses the hospital/server boundary is a :class:`HospitalUpdate`: the encrypted batch
 (bytes) and a few plaintext scalars (round, hospital id, n_i, sigma_i^2). ``to_wire`` /
 ``from_wire`` give it a byte form, so a network transport can replace the in-process one without
-touching training or aggregation. The server never holds a secret key: it sums ciphertexts with
+touching training or aggregation. The server works on flat weight vectors (no model object, no
+patient data) and scores them through an ``evaluate`` callback; hospitals are callables (the
+study's hospitals train torch models behind them). The server never holds a secret key: it sums ciphertexts with
 an :class:`~fhto_native.Accumulator` over the public context and asks the :class:`KeyHolder` to
 decrypt only the sum.
 """
@@ -30,9 +32,6 @@ import numpy as np
 
 from .. import Accumulator, KeySet, PublicContext
 from ..errors import FhtoError, FormatError, ParameterError
-from .data import TreatmentData
-from .metrics import binary_metrics
-from .models import ModelFactory, design_matrix, flat_weights, predict, set_flat_weights, train_epochs
 from .scheduler import AdaptiveLR
 
 __all__ = [
@@ -40,11 +39,16 @@ __all__ = [
     "update_variance",
     "RoundPlan",
     "HospitalUpdate",
-    "Hospital",
     "KeyHolder",
     "Server",
+    "round_seed",
     "RoundFailed",
 ]
+
+
+#: Local epochs per round and minibatch size unless a caller says otherwise (the study's defaults).
+DEFAULT_LOCAL_EPOCHS = 2
+DEFAULT_BATCH_SIZE = 16
 
 
 # -- pure aggregation math ---------------------------------------------------------------------
@@ -124,55 +128,6 @@ class RoundFailed(FhtoError, RuntimeError):
 # -- parties -----------------------------------------------------------------------------------
 
 
-class Hospital:
-    """One hospital: trains locally on its own patients and returns an encrypted update.
-
-    Parameters
-    ----------
-    name: hospital id.
-    data: its training rows (never leave this object).
-    model_factory: builds the shared architecture.
-    mean, std: the federated standardization.
-    keys: the shared key set, or None for plaintext FedAvg (comparison only).
-    """
-
-    def __init__(
-        self,
-        name: str,
-        data: TreatmentData,
-        model_factory: ModelFactory,
-        mean: np.ndarray,
-        std: np.ndarray,
-        keys: Optional[KeySet],
-    ) -> None:
-        if len(data) == 0:
-            raise ParameterError(f"{name} has no training rows")
-        self.name, self.data, self.keys = name, data, keys
-        self.model = model_factory()
-        self.x = design_matrix(data.X, data.treatment, len(data.arms), mean, std)
-        self.last_local_weights: Optional[np.ndarray] = None
-
-    def fit(self, plan: RoundPlan) -> HospitalUpdate:
-        t0 = time.perf_counter()
-        set_flat_weights(self.model, plan.weights)
-        loss = train_epochs(
-            self.model, self.x, self.data.y, lr=plan.lr, epochs=plan.local_epochs, batch_size=plan.batch_size,
-            seed=plan.seed,
-        )
-        local = flat_weights(self.model)
-        self.last_local_weights = local
-        update = local - plan.weights
-        n = len(self.data)
-        sigma2 = update_variance(update)
-        t1 = time.perf_counter()
-        seconds = {"train": t1 - t0}
-        if self.keys is None:
-            return HospitalUpdate(self.name, plan.round, n, sigma2, plain=n * update, train_loss=loss, seconds=seconds)
-        payload = self.keys.encrypt(update, weight=n, parties=plan.parties, threads=1).to_bytes()
-        seconds["encrypt"] = time.perf_counter() - t1
-        return HospitalUpdate(self.name, plan.round, n, sigma2, payload=payload, train_loss=loss, seconds=seconds)
-
-
 class KeyHolder:
     """Holds the secret key; decrypts only aggregates (sums of at least ``min_contributions``)."""
 
@@ -195,42 +150,53 @@ class KeyHolder:
 # -- the server --------------------------------------------------------------------------------
 
 Client = Callable[[RoundPlan], HospitalUpdate]
+#: Scores global weights on held-out data; returns metrics with at least ``"loss"``.
+Evaluate = Callable[[np.ndarray], Dict[str, float]]
 
 
 class Server:
-    """Runs federated rounds. Holds the global model, the scheduler and, for encrypted runs, only
-    the public context; never a secret key.
+    """Runs federated rounds over flat weights. Holds the global weights, the scheduler and, for
+    encrypted runs, only the public context; never a secret key, a model object or a patient.
 
     Parameters
     ----------
-    model_factory: the architecture.
+    initial_weights: the global model's starting weights (a flat float64 vector).
     clients: hospital id -> callable taking a RoundPlan and returning a HospitalUpdate
-        (``Hospital.fit`` in process; a network stub elsewhere).
-    validation: (design matrix, labels) the global model is evaluated on each round.
+        (a hospital's ``fit`` in process; a network stub elsewhere).
+    evaluate: scores weights on held-out data each round; must return ``"loss"`` (the model
+        selection criterion and the scheduler's feedback) and may return any other metric.
     scheduler: the adaptive learning rate.
     public_context / key_holder: the encrypted path (both) or plaintext FedAvg (neither).
     min_hospitals: a round completes when at least this many hospitals reported.
-    timeout: seconds a hospital may take (None: wait); a slower one counts as failed.
+    timeout: seconds a round may take (None: wait); hospitals still working then count as failed.
     retries: attempts of a round that fell short of ``min_hospitals`` before giving up.
     checkpoint: folder for the per-round checkpoint (None: none).
+    early_stopping: stop after this many rounds without a validation-loss improvement larger
+        than the scheduler's ``min_delta`` (None: run every round).
+
+    The selected model is the one of the round with the lowest validation loss
+    (:attr:`best_weights`, :attr:`best_round`, any improvement counts); :attr:`weights` is the
+    last round's. Early stopping counts rounds since the last improvement by more than
+    ``min_delta`` (:attr:`improved_round`), as the scheduler's patience does.
     """
 
     def __init__(
         self,
-        model_factory: ModelFactory,
+        initial_weights: np.ndarray,
         clients: Mapping[str, Client],
-        validation: Tuple[object, np.ndarray],
+        evaluate: Evaluate,
         scheduler: AdaptiveLR,
         *,
         public_context: Optional[PublicContext] = None,
         key_holder: Optional[KeyHolder] = None,
-        local_epochs: int = 2,
-        batch_size: int = 32,
+        local_epochs: int = DEFAULT_LOCAL_EPOCHS,
+        batch_size: int = DEFAULT_BATCH_SIZE,
         seed: int = 0,
         min_hospitals: int = 1,
         timeout: Optional[float] = None,
         retries: int = 2,
         checkpoint: Optional[os.PathLike] = None,
+        early_stopping: Optional[int] = None,
     ) -> None:
         if (public_context is None) != (key_holder is None):
             raise ParameterError("the encrypted path needs both a public context and a key holder")
@@ -238,17 +204,29 @@ class Server:
             raise ParameterError("a federation needs at least one hospital")
         if not 1 <= min_hospitals <= len(clients):
             raise ParameterError(f"min_hospitals must be between 1 and {len(clients)}; got {min_hospitals}")
-        self.model = model_factory()
+        if timeout is not None and not (timeout > 0 and math.isfinite(timeout)):
+            raise ParameterError(f"timeout must be a positive number of seconds; got {timeout}")
+        if early_stopping is not None and early_stopping < 1:
+            raise ParameterError(f"early_stopping must be at least 1 round; got {early_stopping}")
+        weights = np.array(initial_weights, dtype=np.float64).reshape(-1)
+        if weights.size == 0 or not np.isfinite(weights).all():
+            raise ParameterError("initial_weights must be a non-empty vector of finite numbers")
         self.clients = dict(clients)
-        self.x_val, self.y_val = validation
+        self.evaluate_weights = evaluate
         self.scheduler = scheduler
         self.public_context, self.key_holder = public_context, key_holder
         self.local_epochs, self.batch_size, self.seed = local_epochs, batch_size, seed
         self.min_hospitals, self.timeout, self.retries = min_hospitals, timeout, retries
         self.checkpoint = Path(checkpoint) if checkpoint is not None else None
-        self.weights = flat_weights(self.model)
+        self.early_stopping = early_stopping
+        self.weights = weights
         self.round = 0
         self.history: List[dict] = []
+        self.best_weights = weights.copy()
+        self.best_round = 0
+        self.best_loss = math.inf
+        self.improved_round = 0
+        self.stopped_early = False
 
     @property
     def encrypted(self) -> bool:
@@ -260,14 +238,18 @@ class Server:
         return {
             name: RoundPlan(
                 round=rnd, weights=self.weights.copy(), lr=rates[name], local_epochs=self.local_epochs,
-                batch_size=self.batch_size, seed=_seed(self.seed, rnd, i, attempt), parties=len(self.clients),
+                batch_size=self.batch_size, seed=round_seed(self.seed, rnd, i, attempt), parties=len(self.clients),
             )
             for i, name in enumerate(self.clients)
         }
 
     # phase 2
     def collect(self, plans: Mapping[str, RoundPlan]) -> Tuple[List[HospitalUpdate], List[str]]:
-        """Run every hospital; failures (exceptions, timeouts) are data, not aborts."""
+        """Run every hospital; failures (exceptions, timeouts) are data, not aborts.
+
+        With a ``timeout`` the hospitals run concurrently and the call returns by the deadline:
+        a hospital still working then is recorded as timed out and its late answer is dropped.
+        """
         updates, failures = [], []
         if self.timeout is None:
             for name, plan in plans.items():
@@ -276,7 +258,9 @@ class Server:
                 except Exception as exc:  # noqa: BLE001 - a hospital's failure is recorded, whatever it is
                     failures.append(f"{name}: {type(exc).__name__}: {exc}")
             return updates, failures
-        with ThreadPoolExecutor(max_workers=len(plans)) as pool:
+        # Not a `with` block: leaving it would wait for a hung hospital, past the deadline.
+        pool = ThreadPoolExecutor(max_workers=len(plans), thread_name_prefix="fhto-hospital")
+        try:
             futures = {name: pool.submit(self.clients[name], plan) for name, plan in plans.items()}
             deadline = time.monotonic() + self.timeout
             for name, future in futures.items():
@@ -287,6 +271,7 @@ class Server:
                     failures.append(f"{name}: timed out after {self.timeout:g} s")
                 except Exception as exc:  # noqa: BLE001
                     failures.append(f"{name}: {type(exc).__name__}: {exc}")
+        finally:
             pool.shutdown(wait=False, cancel_futures=True)
         return updates, failures
 
@@ -297,12 +282,14 @@ class Server:
             raise ParameterError(f"{name} reported n={update.n}, sigma2={update.sigma2}")
         if self.encrypted and update.payload is None:
             raise ParameterError(f"{name} sent an unencrypted update to an encrypted federation")
+        if not self.encrypted and update.plain is None:
+            raise ParameterError(f"{name} sent no plaintext update to a plaintext federation")
         return update
 
     # phase 3
-    def aggregate(self, updates: Sequence[HospitalUpdate]) -> Tuple[np.ndarray, int, Dict[str, float], Dict[str, int]]:
+    def aggregate(self, updates: Sequence[HospitalUpdate]) -> Tuple[np.ndarray, float, Dict[str, float], Dict[str, int]]:
         """Sum n_i * u_i (homomorphically on the encrypted path, streaming) and sum n_i."""
-        total_n = sum(u.n for u in updates)
+        total_n = float(sum(u.n for u in updates))
         seconds, sizes = {}, {}
         if not self.encrypted:
             t0 = time.perf_counter()
@@ -324,14 +311,20 @@ class Server:
         return total, total_n, seconds, sizes
 
     # phase 4
-    def apply(self, weighted_sum: np.ndarray, total_n: int) -> None:
+    def apply(self, weighted_sum: np.ndarray, total_n: float) -> None:
         self.weights = self.weights + fedavg(weighted_sum, total_n)
-        set_flat_weights(self.model, self.weights)
 
     # phase 5
     def evaluate(self) -> Dict[str, float]:
-        set_flat_weights(self.model, self.weights)
-        return binary_metrics(self.y_val, predict(self.model, self.x_val))
+        metrics = dict(self.evaluate_weights(self.weights.copy()))
+        if "loss" not in metrics or not math.isfinite(metrics["loss"]):
+            raise ParameterError(f"evaluate must return a finite 'loss'; got {metrics.get('loss')!r}")
+        return metrics
+
+    @property
+    def done(self) -> bool:
+        """True once early stopping has ended training."""
+        return self.stopped_early
 
     def run_round(self) -> dict:
         rnd = self.round + 1
@@ -361,6 +354,12 @@ class Server:
         self.scheduler.observe_updates({u.hospital: u.sigma2 for u in updates})
         self.scheduler.observe_validation(metrics["loss"])
         self.round = rnd
+        if metrics["loss"] < self.best_loss:
+            if metrics["loss"] < self.best_loss - self.scheduler.min_delta:
+                self.improved_round = rnd
+            self.best_loss, self.best_round, self.best_weights = float(metrics["loss"]), rnd, self.weights.copy()
+        if self.early_stopping is not None and rnd - self.improved_round >= self.early_stopping:
+            self.stopped_early = True
         record = {
             "round": rnd, **{f"val_{k}": v for k, v in metrics.items()}, "eta0": eta0, "lr": lr,
             "sigma2": {u.hospital: u.sigma2 for u in updates}, "seconds": seconds, "bytes": sizes,
@@ -371,8 +370,8 @@ class Server:
         return record
 
     def fit(self, rounds: int, progress: Optional[Callable[[dict], None]] = None) -> List[dict]:
-        """Run rounds until ``rounds`` are complete (continuing after a resume)."""
-        while self.round < rounds:
+        """Run rounds until ``rounds`` are complete (continuing after a resume) or early stopping."""
+        while self.round < rounds and not self.stopped_early:
             record = self.run_round()
             if progress is not None:
                 progress(record)
@@ -380,12 +379,15 @@ class Server:
 
     # checkpoints
     def save_checkpoint(self) -> None:
-        """Global model, round, scheduler state and metrics history, written atomically."""
+        """Global and best weights, round, scheduler state and metrics history, written atomically."""
         if self.checkpoint is None:
             return
         self.checkpoint.mkdir(parents=True, exist_ok=True)
         state = {"round": self.round, "scheduler": self.scheduler.state_dict(), "history": self.history,
-                 "weights": self.weights.tolist(), "encrypted": self.encrypted}
+                 "weights": self.weights.tolist(), "encrypted": self.encrypted,
+                 "best": {"round": self.best_round, "loss": None if math.isinf(self.best_loss) else self.best_loss,
+                          "weights": self.best_weights.tolist(), "improved_round": self.improved_round},
+                 "stopped_early": self.stopped_early}
         tmp = self.checkpoint / f"state.json.tmp-{os.getpid()}"
         with open(tmp, "w") as f:
             json.dump(state, f)
@@ -400,16 +402,26 @@ class Server:
         try:
             state = json.loads((self.checkpoint / "state.json").read_text())
             weights = np.asarray(state["weights"], dtype=np.float64)
-            set_flat_weights(self.model, weights)
+            best = state["best"]
+            best_weights = np.asarray(best["weights"], dtype=np.float64)
+            if weights.shape != self.weights.shape or best_weights.shape != self.weights.shape:
+                raise FormatError(
+                    f"the checkpoint holds {weights.size} weights; this model has {self.weights.size}"
+                )
             if state["encrypted"] != self.encrypted:
                 raise FormatError("the checkpoint is from an encrypted run and this one is not, or the reverse")
+            scheduler = AdaptiveLR.from_state(state["scheduler"])
             self.weights, self.round, self.history = weights, int(state["round"]), list(state["history"])
-            self.scheduler = AdaptiveLR.from_state(state["scheduler"])
+            self.best_round, self.best_weights = int(best["round"]), best_weights
+            self.improved_round = int(best["improved_round"])
+            self.best_loss = math.inf if best["loss"] is None else float(best["loss"])
+            self.stopped_early = bool(state["stopped_early"])
+            self.scheduler = scheduler
         except (KeyError, TypeError, ValueError) as exc:
             raise FormatError(f"checkpoint {self.checkpoint / 'state.json'} is unreadable: {exc}") from None
         return True
 
 
-def _seed(seed: int, rnd: int, hospital: int, attempt: int) -> int:
+def round_seed(seed: int, rnd: int, hospital: int, attempt: int) -> int:
     """Training seed of one hospital in one round: the same whether or not the run was resumed."""
     return (seed * 1_000_003 + rnd * 10_007 + hospital * 101 + attempt) % (2**31)

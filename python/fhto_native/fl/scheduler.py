@@ -37,8 +37,8 @@ class AdaptiveLR:
     """
 
     eta0: float = 0.05
-    alpha: float = 1000.0
-    patience: int = 3
+    alpha: float = 2000.0
+    patience: int = 4
     decay: float = 0.5
     window: int = 1
     min_delta: float = 1e-4
@@ -59,9 +59,15 @@ class AdaptiveLR:
             raise ParameterError(f"window must be at least 1; got {self.window}")
 
     @classmethod
-    def fixed(cls, eta0: float) -> "AdaptiveLR":
-        """The baseline: every hospital gets eta_0, always."""
-        return cls(eta0=eta0, alpha=0.0, decay=1.0)
+    def fixed(cls, eta0: float, **kwargs) -> "AdaptiveLR":
+        """No adaptation at all: every hospital gets eta_0, always (no per-hospital rate, no decay)."""
+        return cls(eta0=eta0, **{**kwargs, "alpha": 0.0, "decay": 1.0})
+
+    @classmethod
+    def decay_only(cls, eta0: float, **kwargs) -> "AdaptiveLR":
+        """The validation-driven decay of eta_0 without the per-hospital rate (alpha = 0): the arm
+        that separates the two parts of the adaptive scheduler."""
+        return cls(eta0=eta0, **{**kwargs, "alpha": 0.0})
 
     def rate(self, hospital: str) -> float:
         history = self.sigma2.get(hospital, [])

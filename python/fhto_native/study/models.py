@@ -72,13 +72,28 @@ def set_flat_weights(model: nn.Module, weights: np.ndarray) -> None:
 
 
 def train_epochs(
-    model: nn.Module, x: torch.Tensor, y: np.ndarray, *, lr: float, epochs: int, batch_size: int, seed: int
+    model: nn.Module,
+    x: torch.Tensor,
+    y: np.ndarray,
+    *,
+    lr: float,
+    epochs: int,
+    batch_size: int,
+    seed: int,
+    weight: Optional[np.ndarray] = None,
 ) -> float:
-    """Plain minibatch SGD on binary cross-entropy; returns the last epoch's mean loss."""
+    """Plain minibatch SGD on binary cross-entropy; returns the last epoch's mean loss.
+
+    ``weight`` gives each example a weight in the loss (censoring weights; mean 1 keeps the
+    learning rate's meaning): each minibatch minimizes ``mean(w_i * loss_i)``.
+    """
     target = torch.as_tensor(np.asarray(y, dtype=np.float64))
+    w = None if weight is None else torch.as_tensor(np.asarray(weight, dtype=np.float64))
+    if w is not None and w.shape != target.shape:
+        raise ParameterError(f"weight has shape {tuple(w.shape)}; expected {tuple(target.shape)}")
     generator = torch.Generator().manual_seed(int(seed))
     optimizer = torch.optim.SGD(model.parameters(), lr=float(lr))
-    loss_fn = nn.BCEWithLogitsLoss()
+    loss_fn = nn.BCEWithLogitsLoss(reduction="none")
     model.train()
     last = float("nan")
     for _ in range(int(epochs)):
@@ -87,7 +102,8 @@ def train_epochs(
         for start in range(0, x.shape[0], batch_size):
             idx = order[start : start + batch_size]
             optimizer.zero_grad()
-            loss = loss_fn(model(x[idx]), target[idx])
+            losses = loss_fn(model(x[idx]), target[idx])
+            loss = (losses * w[idx]).mean() if w is not None else losses.mean()
             loss.backward()
             optimizer.step()
             total += loss.item() * len(idx)

@@ -1,0 +1,84 @@
+"""A hospital of the study: trains the treatment-response model on its own patients and returns
+its update, encrypted (FHTO) or in plaintext (the FedAvg comparison)."""
+from __future__ import annotations
+
+import hashlib
+import time
+from typing import Optional
+
+import numpy as np
+
+from .. import KeySet
+from ..errors import ParameterError
+from ..fl.federation import HospitalUpdate, RoundPlan, update_variance
+from .data import TreatmentData
+from .models import ModelFactory, design_matrix, flat_weights, set_flat_weights, train_epochs
+
+__all__ = ["Hospital", "derived_seed"]
+
+
+def derived_seed(*parts: object) -> int:
+    """A 63-bit seed derived from its parts (a purpose tag and counters): distinct parts give
+    independent seeds, so no two encryptions of a seeded study share their randomness."""
+    digest = hashlib.blake2b(repr(parts).encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "little") >> 1
+
+
+class Hospital:
+    """One hospital: trains locally on its own patients and returns an encrypted update.
+
+    Parameters
+    ----------
+    name: hospital id.
+    data: its training rows (never leave this object); rows with censoring weight 0 do not train.
+    model_factory: builds the shared architecture.
+    mean, std: the federated standardization.
+    keys: the shared key set, or None for plaintext FedAvg (comparison only).
+    encryption_seed: when set, every encryption's randomness is derived from it, the round's
+        training seed and this hospital's name, so a seeded study is reproducible byte for
+        byte. For reproducibility only: production keys and encryptions are never seeded.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        data: TreatmentData,
+        model_factory: ModelFactory,
+        mean: np.ndarray,
+        std: np.ndarray,
+        keys: Optional[KeySet],
+        *,
+        encryption_seed: Optional[int] = None,
+    ) -> None:
+        train = data.subset(data.weight > 0)
+        if len(train) == 0:
+            raise ParameterError(f"{name} has no training rows with a known outcome")
+        self.name, self.data, self.keys = name, data, keys
+        self.encryption_seed = encryption_seed
+        self.model = model_factory()
+        self.x = design_matrix(train.X, train.treatment, len(train.arms), mean, std)
+        self.y = train.y
+        self.w = train.weight / train.weight.mean()
+        self.n = len(data)
+        self.last_local_weights: Optional[np.ndarray] = None
+
+    def fit(self, plan: RoundPlan) -> HospitalUpdate:
+        t0 = time.perf_counter()
+        set_flat_weights(self.model, plan.weights)
+        loss = train_epochs(
+            self.model, self.x, self.y, lr=plan.lr, epochs=plan.local_epochs, batch_size=plan.batch_size,
+            seed=plan.seed, weight=self.w,
+        )
+        local = flat_weights(self.model)
+        self.last_local_weights = local
+        update = local - plan.weights
+        n = self.n
+        sigma2 = update_variance(update)
+        t1 = time.perf_counter()
+        seconds = {"train": t1 - t0}
+        if self.keys is None:
+            return HospitalUpdate(self.name, plan.round, n, sigma2, plain=n * update, train_loss=loss, seconds=seconds)
+        seed = None if self.encryption_seed is None else derived_seed("update", self.encryption_seed, self.name, plan.seed)
+        payload = self.keys.encrypt(update, weight=n, parties=plan.parties, threads=1, seed=seed).to_bytes()
+        seconds["encrypt"] = time.perf_counter() - t1
+        return HospitalUpdate(self.name, plan.round, n, sigma2, payload=payload, train_loss=loss, seconds=seconds)

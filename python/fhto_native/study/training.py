@@ -1,0 +1,116 @@
+"""One training protocol for every method of the study.
+
+Encrypted FL, plaintext FedAvg, centralized training and each hospital alone all run through the
+same federated :class:`~fhto_native.fl.federation.Server` loop: centralized training is a
+federation of one party holding the pooled rows, a hospital alone is a federation of itself. So
+every method gets the same budget (``rounds`` rounds of ``local_epochs`` epochs over its rows),
+the same rate schedule (eta_0 decayed on validation-loss plateaus; the per-hospital factor, which
+is 1 for a single party whose update variance is its own), the same model selection (the round
+with the lowest validation loss, early stopping) and the same threshold rule (chosen on the validation
+set, by Youden's J unless configured otherwise).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Dict, Mapping, Optional
+
+import numpy as np
+
+from ..fl.federation import KeyHolder, Server
+from ..fl.scheduler import AdaptiveLR
+from .cohort import Cohort
+from .data import TreatmentData
+from .hospital import Hospital, derived_seed
+from .metrics import choose_threshold
+from .models import flat_weights
+from .results import Metrics, MethodKind, MethodResult, RoundRecord
+
+__all__ = ["Trained", "train_method", "model_seed"]
+
+
+def model_seed(seed: int) -> int:
+    """The initialization seed of the study's models: every method starts from the same weights."""
+    return derived_seed("model", seed) % 2**31
+
+
+@dataclass
+class Trained:
+    """A trained method: its result, the server that trained it and its parties."""
+
+    result: MethodResult
+    server: Server
+    parties: Dict[str, Hospital]
+
+    @property
+    def weights(self) -> np.ndarray:
+        """The selected (best validation loss) weights."""
+        return self.server.best_weights
+
+
+def train_method(
+    cohort: Cohort,
+    *,
+    key: str,
+    kind: MethodKind,
+    label: str,
+    description: str,
+    parties: Mapping[str, TreatmentData],
+    scheduler: AdaptiveLR,
+    seed: int,
+    encrypted: bool = False,
+    checkpoint: Optional[Path] = None,
+    resume: bool = False,
+    progress: Optional[Callable[[dict], None]] = None,
+    hospital: Optional[str] = None,
+) -> Trained:
+    """Train one method with the study's protocol and score its selected model."""
+    config = cohort.config
+    factory = cohort.factory(model_seed(seed))
+    keys = cohort.keys if encrypted else None
+    hospitals = {
+        name: Hospital(name, d, factory, cohort.mean, cohort.std, keys,
+                       encryption_seed=derived_seed("encryption", seed, key) if encrypted else None)
+        for name, d in parties.items()
+    }
+    federated = len(hospitals) > 1
+    min_hospitals = (config.min_hospitals or max(1, math.ceil(len(hospitals) / 2))) if federated else 1
+    min_hospitals = min(min_hospitals, len(hospitals))
+    server = Server(
+        flat_weights(factory()),
+        {name: h.fit for name, h in hospitals.items()},
+        lambda w: cohort.score(w, cohort.validation),
+        scheduler,
+        public_context=cohort.keys.public_context() if encrypted else None,
+        key_holder=KeyHolder(cohort.keys, min_contributions=min(2, min_hospitals)) if encrypted else None,
+        local_epochs=config.local_epochs,
+        batch_size=config.batch_size,
+        seed=seed,
+        min_hospitals=min_hospitals,
+        timeout=config.timeout if federated else None,
+        checkpoint=checkpoint,
+        early_stopping=config.early_stopping,
+    )
+    if checkpoint is not None and resume:
+        server.load_checkpoint()
+    server.fit(config.rounds, progress)
+    best = server.best_weights
+    val = cohort.validation.subset(cohort.validation.weight > 0)
+    threshold = choose_threshold(val.y, cohort.predict(best, val), weight=val.weight, criterion=config.threshold)
+    result = MethodResult(
+        key=key,
+        kind=kind,
+        label=label,
+        description=description,
+        rows=int(sum(len(d) for d in parties.values())),
+        history=[RoundRecord.from_server(r) for r in server.history],
+        selected_round=server.best_round,
+        rounds_run=server.round,
+        stopped_early=server.stopped_early,
+        converged=server.stopped_early or server.round - server.best_round >= config.patience,
+        validation=Metrics.from_mapping(cohort.score(best, cohort.validation, threshold), threshold),
+        test=Metrics.from_mapping(cohort.score(best, cohort.test, threshold), threshold),
+        hospital=hospital,
+    )
+    return Trained(result, server, hospitals)
