@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -59,6 +59,8 @@ class Cohort:
     arms: Tuple[str, ...]
     keys: KeySet
     summary: DataSummary
+    _scoring: Dict[TreatmentData, Tuple[TreatmentData, torch.Tensor]] = field(default_factory=dict, init=False, repr=False)
+    _scorer: Optional[torch.nn.Module] = field(default=None, init=False, repr=False)
 
     def design(self, d: TreatmentData) -> torch.Tensor:
         return design_matrix(d.X, d.treatment, len(self.arms), self.mean, self.std)
@@ -74,7 +76,8 @@ class Cohort:
         return make
 
     def model(self, weights: np.ndarray) -> torch.nn.Module:
-        model = self.factory(0)()
+        """A new model holding these weights (its initialization is overwritten, so unseeded)."""
+        model = TreatmentResponseModel(self.mean.size, len(self.arms), self.config.hidden)
         set_flat_weights(model, weights)
         return model
 
@@ -82,9 +85,20 @@ class Cohort:
         return predict(self.model(weights), self.design(d))
 
     def score(self, weights: np.ndarray, d: TreatmentData, threshold: float = 0.5) -> Dict[str, float]:
-        """Censoring-weighted metrics of the model with these weights on the known rows of ``d``."""
-        known = d.subset(d.weight > 0)
-        return binary_metrics(known.y, self.predict(weights, known), threshold=threshold, weight=known.weight)
+        """Censoring-weighted metrics of the model with these weights on the known rows of ``d``.
+
+        Called every round of every method: the known rows' design matrix is built once per data
+        set, and one scoring model is reused.
+        """
+        if d not in self._scoring:
+            known = d.subset(d.weight > 0)
+            self._scoring[d] = (known, self.design(known))
+        known, x = self._scoring[d]
+        if self._scorer is None:
+            self._scorer = self.model(weights)
+        else:
+            set_flat_weights(self._scorer, weights)
+        return binary_metrics(known.y, predict(self._scorer, x), threshold=threshold, weight=known.weight)
 
 
 def concat(parts: Sequence[TreatmentData], source: str) -> TreatmentData:
