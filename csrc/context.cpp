@@ -123,6 +123,7 @@ namespace fhto
         Fingerprint fingerprint{};
         double data_bits = 0;
         double data_modulus = 0;
+        int data_bit_count = 0; ///< SEAL's total_coeff_modulus_bit_count at the data level
         std::size_t seeded_bytes = 0;
         std::size_t full_bytes = 0;
         std::optional<PackLayout> seeded_layout;
@@ -148,6 +149,7 @@ namespace fhto
                 data_modulus *= static_cast<double>(m.value());
             }
             data_bits = std::log2(data_modulus);
+            data_bit_count = context.first_context_data()->total_coeff_modulus_bit_count();
             // Serialized sizes depend on the parameters alone; measure them once. A public
             // context makes its seeded sample with a throwaway key (sizes only, never shipped).
             std::optional<seal::KeyGenerator> throwaway;
@@ -489,23 +491,68 @@ namespace fhto
         {
             return mode == Mode::public_key ? kNoiseMax * (2 * n + 1) : kNoiseMax;
         }
+
+        /** Unit roundoff of IEEE double precision. */
+        constexpr double kRoundoff = 0x1p-53;
+
+        /**
+        Relative error, in the 2-norm, of one of SEAL's radix-2 complex FFTs of size n in double
+        precision: log2(n) * eta / (1 - log2(n) * eta) with eta = mu + gamma_4 * (sqrt(2) + mu)
+        (Higham, Accuracy and Stability of Numerical Algorithms, 2nd ed., Thm. 24.2), taking the
+        precomputed roots of unity accurate to mu = 2u.
+        */
+        double fft_relative_error(double n) noexcept
+        {
+            const double mu = 2 * kRoundoff;
+            const double gamma4 = 4 * kRoundoff / (1 - 4 * kRoundoff);
+            const double eta = mu + gamma4 * (std::sqrt(2.0) + mu);
+            const double levels = std::log2(n);
+            return levels * eta / (1 - levels * eta);
+        }
     } // namespace
 
     double Context::max_abs_value(std::uint32_t parties, Mode mode) const noexcept
     {
         // Each slot holds two values (re, im), so |z| <= sqrt(2) * max|v|, and every coefficient of
-        // the encoding is at most scale * max|z|. A sum of P contributions stays decryptable while
-        // P * (sqrt(2) * scale * M + 1 + e_max) < q / 2.
+        // an encoding is at most scale * max|z| (it is an average of the slots turned by roots of
+        // unity). Two limits apply:
+        // * encoding: SEAL's encoder refuses a plaintext whose largest coefficient needs more than
+        //   B - 2 bits, B the bit count of the data modulus, so sqrt(2) * scale * M <= 2^(B-2);
+        // * decryption: a sum of P contributions stays decryptable while every coefficient stays
+        //   inside (-q/2, q/2): P * (sqrt(2) * scale * M + 1 + e_max) < q / 2.
+        // The factor 1 - 1e-9 covers the encoder's floating-point error (below 1e-13 relative).
         const double n = static_cast<double>(s_->params.poly_modulus_degree);
         const double p = std::max<double>(parties, 1);
-        const double room = s_->data_modulus / (2.0 * p) - 1.0 - noise_coeff_max(mode, n);
+        const double decrypt_room = s_->data_modulus / (2.0 * p) - 1.0 - noise_coeff_max(mode, n);
+        const double encode_room = std::ldexp(1.0, s_->data_bit_count - 2);
+        const double room = std::min(decrypt_room, encode_room);
         return room <= 0 ? 0.0 : room / (std::sqrt(2.0) * scale()) * (1.0 - 1e-9);
     }
 
-    double Context::error_bound(std::uint32_t parties, Mode mode) const noexcept
+    double Context::rounding_error_factor() const noexcept
     {
+        // Encoding: the inverse FFT and the scaling put an error of 2-norm at most (f + u) * ||m||
+        // on the coefficients m, and ||m||_2 <= scale * sqrt(2) * M for values up to M; mapped
+        // back to the slots (the canonical embedding multiplies 2-norms by sqrt(N)) that is at
+        // most sqrt(2N) * (f + u) * M on any value. Decoding converts the coefficients of the sum
+        // to doubles (at most 4u, counting the CRT composition of several primes) and runs the
+        // forward FFT (f): at most sqrt(2N) * (f + 4u) * P * M. Per contribution:
+        // sqrt(2N) * (2f + 5u) * M, with f the FFT's relative error.
         const double n = static_cast<double>(s_->params.poly_modulus_degree);
-        return static_cast<double>(parties) * n * (1.0 + noise_coeff_max(mode, n)) / scale();
+        return std::sqrt(2 * n) * (2 * fft_relative_error(n) + 5 * kRoundoff);
+    }
+
+    double Context::error_bound(std::uint32_t parties, Mode mode, double max_abs) const noexcept
+    {
+        // Noise and rounding to integers: every coefficient of the sum is off by at most
+        // P * (1/2 + e_max), and a value is a sum of N coefficients turned by roots of unity,
+        // divided by the scale. Floating point: rounding_error_factor() per contribution.
+        const double n = static_cast<double>(s_->params.poly_modulus_degree);
+        const double p = static_cast<double>(parties);
+        const double m = std::isnan(max_abs) || max_abs < 0 ? max_abs_value(parties, mode) : max_abs;
+        // The decoder's FFT also turns the noise: (1 + factor) covers that.
+        const double factor = rounding_error_factor();
+        return p * (n * (1.0 + noise_coeff_max(mode, n)) / scale() * (1.0 + factor) + factor * m);
     }
 
     std::size_t Context::ciphertext_bytes(Mode mode, Packing packing) const noexcept

@@ -106,18 +106,32 @@ namespace fhto
         double data_modulus_bits() const noexcept;
 
         /**
-        The largest |weight * value| each of `parties` contributions may hold so that their sum
-        still decrypts correctly (its coefficients stay inside (-q/2, q/2)).
+        The largest |weight * value| each of `parties` contributions may hold: every encoding
+        fits SEAL's encoder and their sum still decrypts correctly (its coefficients stay inside
+        (-q/2, q/2)). Encryption refuses anything larger with ValueRangeError.
         */
         double max_abs_value(std::uint32_t parties, Mode mode) const noexcept;
 
         /**
-        Worst-case absolute error of any decrypted value of a sum of `parties` contributions
-        made in `mode`: parties * N * (1 + e_max) / scale, with e_max the largest coefficient
-        of fresh encryption noise (21 with the secret key, 21 * (2N + 1) with the public key)
-        and 1 covering the rounding of the encoding.
+        Worst-case absolute error of any decrypted value of a sum of `parties` contributions made
+        in `mode`, each of whose values has |weight * value| <= max_abs:
+
+            parties * (N * (1 + e_max) / scale + rounding_error_factor() * max_abs)
+
+        The first term is fresh encryption noise (e_max: 21 with the secret key, 21 * (2N + 1)
+        with the public key) and the rounding of the encoding to integers; it does not depend on
+        the values. The second is the floating-point error of encoding and decoding, which grows
+        with them. A negative or NaN max_abs means max_abs_value(parties, mode): a bound that
+        holds over the whole range.
         */
-        double error_bound(std::uint32_t parties, Mode mode) const noexcept;
+        double error_bound(std::uint32_t parties, Mode mode, double max_abs = -1.0) const noexcept;
+
+        /**
+        Worst-case floating-point error of one contribution's encoding and decoding, per unit of
+        its largest |weight * value|: sqrt(2N) * (2f + 5u), with u = 2^-53 and f the 2-norm
+        relative error bound of a size-N FFT in double precision.
+        */
+        double rounding_error_factor() const noexcept;
 
         /**
         Size of one serialized ciphertext in the given mode and packing (SEAL's serialization

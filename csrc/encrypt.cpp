@@ -3,6 +3,7 @@
 #include <cmath>
 #include <complex>
 #include <sstream>
+#include <stdexcept>
 #include <vector>
 #include "bytes.h"
 #include "checksum.h"
@@ -169,6 +170,7 @@ namespace fhto
         h.ciphertext_bytes = context.ciphertext_bytes(options.mode, options.packing);
         h.contributions = 1;
         h.party_budget = options.parties;
+        h.batch_id = options.seed ? seeded_batch_id(*options.seed) : random_batch_id();
 
         const std::size_t per_ct = context.values_per_ciphertext();
         const std::size_t slots = per_ct / 2;
@@ -196,7 +198,17 @@ namespace fhto
                 slot_values[n / 2] = { weight * static_cast<double>(src[n - 1]), 0.0 };
             }
             seal::Plaintext plain(pool);
-            encoder.encode(slot_values, scale, plain, pool);
+            try
+            {
+                encoder.encode(slot_values, scale, plain, pool);
+            }
+            catch (const std::invalid_argument &e)
+            {
+                // Unreachable after check_values (max_abs_value keeps every encoding inside
+                // SEAL's limit); kept so that no SEAL refusal ever escapes untyped.
+                throw ValueRangeError(
+                    "ciphertext " + std::to_string(k) + ": SEAL's encoder refused the values (" + e.what() + ")");
+            }
             if (symmetric)
             {
                 seal::Ciphertext ct(pool);

@@ -58,7 +58,8 @@ def demo(args: argparse.Namespace) -> int:
     dec_s = time.perf_counter() - t
     reference /= counts.sum()
     err = float(np.abs(fedavg - reference).max())
-    bound = keys.error_bound(args.hospitals) / float(counts.sum())  # noise does not grow with the weights
+    # Updates lie in [-1, 1], so every |weight * value| is at most the largest n_i.
+    bound = keys.error_bound(args.hospitals, max_abs=float(counts.max())) / float(counts.sum())
 
     values_per_s = args.values / np.median(enc_s)
     out("")

@@ -92,9 +92,26 @@ class _Context:
         """Largest |weight * value| each of ``parties`` contributions may hold."""
         return self._core.max_abs_value(as_parties(parties), _as_mode(mode))
 
-    def error_bound(self, parties: int = 1, mode: str = "symmetric") -> float:
-        """Worst-case absolute error of a decrypted sum of ``parties`` contributions."""
-        return self._core.error_bound(as_parties(parties), _as_mode(mode))
+    def error_bound(self, parties: int = 1, mode: str = "symmetric", *, max_abs: Optional[float] = None) -> float:
+        """Worst-case absolute error of any value of a decrypted sum of ``parties`` contributions.
+
+        The error has a part that does not depend on the values (encryption noise and the
+        rounding of the encoding) and a floating-point part proportional to the largest
+        |weight * value| of a contribution. ``max_abs`` is that largest magnitude; by default
+        the whole range, ``max_abs_value(parties, mode)``, so the bound holds for every input
+        encryption accepts. Pass the magnitude your values really have for a tighter bound.
+        """
+        limit = self.max_abs_value(parties, mode)
+        if max_abs is None:
+            return self._core.error_bound(as_parties(parties), _as_mode(mode), limit)
+        if isinstance(max_abs, bool) or not isinstance(max_abs, (int, float, np.integer, np.floating)):
+            raise InputTypeError(f"max_abs must be a real number or None; got {type(max_abs).__name__}")
+        magnitude = float(max_abs)
+        if not 0 <= magnitude <= limit:
+            raise ParameterError(
+                f"max_abs must be between 0 and max_abs_value({parties}, {mode!r}) = {limit:.6g}; got {max_abs!r}"
+            )
+        return self._core.error_bound(as_parties(parties), _as_mode(mode), magnitude)
 
     def _packing(self, packed: Optional[bool]) -> "_core.Packing":
         if packed is None:

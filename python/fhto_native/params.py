@@ -5,13 +5,19 @@ set must satisfy the HomomorphicEncryption.org 128-bit bound on log2 q for its r
 
 How a choice bounds precision and range (V = N values per ciphertext, two per complex slot):
 
-* range: a sum of P contributions decrypts correctly while every |weight * value| is at most
-  ``max_abs_value(P)`` = (q / (2P) - 1 - e_max) / (sqrt(2) * scale), with q the data modulus
-  (the product of all primes but the last when there are several);
-* precision: every decrypted value of such a sum is within ``error_bound(P)`` =
-  P * N * (1 + e_max) / scale of the true sum, with e_max = 21 for secret-key (symmetric)
-  encryption and 21 * (2N + 1) for public-key encryption (SEAL's centered binomial noise is
-  at most 21 per coefficient). Measured errors are far below this worst case.
+* range: every encoding must fit SEAL's encoder (its largest coefficient at most 2^(B-2), B the
+  bit count of the data modulus q: the product of all primes but the last when there are
+  several), and a sum of P contributions decrypts correctly while its coefficients stay inside
+  (-q/2, q/2). Both hold while every |weight * value| is at most ``max_abs_value(P)`` =
+  min(2^(B-2), q / (2P) - 1 - e_max) / (sqrt(2) * scale); the first limit is the one for P = 1;
+* precision: every decrypted value of such a sum is within ``error_bound(P, max_abs=M)`` =
+  P * (N * (1 + e_max) / scale + rho * M) of the true sum, for contributions whose values are at
+  most M in magnitude (M defaults to the whole range). e_max = 21 for secret-key (symmetric)
+  encryption and 21 * (2N + 1) for public-key encryption (SEAL's centered binomial noise is at
+  most 21 per coefficient); rho = sqrt(2N) * (2f + 5u), u = 2^-53 and f the worst-case relative
+  error of a size-N FFT in double precision, covers the floating-point error of encoding and
+  decoding, which grows with the values. Both terms are worst cases; measured errors are far
+  below them (see the tests at the edge of each preset's range).
 """
 from __future__ import annotations
 
@@ -101,7 +107,8 @@ class Params:
         Computed from the nominal prime sizes; a key set's own
         :meth:`fhto_native.KeySet.max_abs_value` uses the exact primes and is what encryption checks.
         """
-        return 2.0 ** (self.data_modulus_bits - 1 - self.scale_bits) / math.sqrt(2.0) / max(parties, 1)
+        # min(2^(B-2), q / (2P)) with q ~ 2^B: the encoder's limit binds for one party.
+        return 2.0 ** (self.data_modulus_bits - 1 - self.scale_bits) / math.sqrt(2.0) / max(parties, 2)
 
     def describe(self) -> str:
         bits = ", ".join(str(b) for b in self.coeff_modulus_bits)
@@ -111,16 +118,20 @@ class Params:
 
 #: Addition-only aggregation: N=4096 and one 60-bit prime (log2 q = 60 of the 109 allowed).
 #: One ciphertext carries 4096 values; secret-key ciphertexts ship seeded, 8 bytes per value.
-#: Range ~3.7e5 / parties per value, precision ~1e-9 per value of a sum (worst case 8.2e-8 per party).
+#: Range 1.85e5 for one party, 3.7e5 / parties for two or more; measured error ~1e-9 per value of a
+#: sum (worst case 8.2e-8 per party, plus 1.8e-12 times the values' magnitude).
 AGGREGATION = Params(4096, (60,), 40, name="aggregation")
 
 #: Compact: the smallest uploads that keep the worst-case error of a 100-hospital mean under 1e-6.
 #: N=4096, one 56-bit prime, scale 2^37, coefficients bit-packed: 7.07 bytes per value. Range
-#: ~1.85e5 / parties per value, worst-case error 6.6e-7 per party.
+#: 9.3e4 for one party, 1.85e5 / parties for two or more; worst-case error 6.6e-7 per party plus
+#: 1.8e-12 times the values' magnitude.
 COMPACT = Params(4096, (56,), 37, packed=True, name="compact")
 
 #: Conservative: N=8192 with primes [60, 40, 40, 60] (200 of 218 bits), the layout SEAL's examples
-#: use, leaving two multiplicative levels and ~2^98 of range; 24 bytes per value seeded.
+#: use, leaving two multiplicative levels and ~2^95 of range; 24 bytes per value seeded. Its error
+#: grows with the values (2.6e-12 times their magnitude, worst case): the range is wide, but a
+#: double-precision value of 1e10 is only exact to ~1e-6 anyway.
 CONSERVATIVE = Params(8192, (60, 40, 40, 60), 40, name="conservative")
 
 PRESETS: Dict[str, Params] = {"aggregation": AGGREGATION, "compact": COMPACT, "conservative": CONSERVATIVE}
