@@ -148,6 +148,7 @@ namespace fhto
         h.ciphertext_bytes = context_.ciphertext_bytes(Mode::sum, packing);
         h.contributions = contributions_;
         h.party_budget = party_budget_;
+        h.batch_id = random_batch_id();
         const BatchWriter writer(context_, out, h);
         detail::parallel_for(sum_.size(), threads_, [&](std::size_t k) { writer.store(k, sum_[k]); });
         writer.finish();

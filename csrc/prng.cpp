@@ -280,8 +280,11 @@ namespace fhto
     {
         static constexpr char kKeygenTag[] = "fhto.keygen.v1";
         static constexpr char kEncryptTag[] = "fhto.encrypt.v1";
-        const char *tag = purpose == SeedPurpose::keygen ? kKeygenTag : kEncryptTag;
-        const std::size_t tag_len = purpose == SeedPurpose::keygen ? sizeof(kKeygenTag) - 1 : sizeof(kEncryptTag) - 1;
+        static constexpr char kBatchTag[] = "fhto.batch.v1";
+        const char *tag = purpose == SeedPurpose::keygen ? kKeygenTag
+                          : purpose == SeedPurpose::encrypt ? kEncryptTag
+                                                            : kBatchTag;
+        const std::size_t tag_len = std::strlen(tag);
 
         std::uint8_t key[sizeof(kEncryptTag) - 1 + 8];
         std::memcpy(key, tag, tag_len);

@@ -59,7 +59,8 @@ namespace fhto
     enum class SeedPurpose : std::uint8_t
     {
         keygen, ///< the PRNGs of key generation (secret key, then the public key's randomness)
-        encrypt ///< the bootstrap seed of one secret-key encryption
+        encrypt, ///< the bootstrap seed of one secret-key encryption
+        batch ///< the identifier of a batch encrypted with a seed
     };
 
     /**
@@ -67,7 +68,7 @@ namespace fhto
 
       BLAKE2b-512(key = tag || le64(seed), message = le64(index)), read as 8 little-endian words,
 
-    with tag the ASCII bytes "fhto.keygen.v1" or "fhto.encrypt.v1" (no terminator). Distinct
+    with tag the ASCII bytes "fhto.keygen.v1", "fhto.encrypt.v1" or "fhto.batch.v1" (no terminator). Distinct
     (purpose, seed, index) give independent seeds.
 
     For reproducible studies and tests only: 64 bits of seed are far too little secret entropy

@@ -5,6 +5,7 @@
 #include "bytes.h"
 #include "checksum.h"
 #include "errors.h"
+#include "prng.h"
 #include "symmetric.h"
 
 namespace fhto
@@ -34,6 +35,29 @@ namespace fhto
         return s;
     }
 
+    std::uint32_t position_check_start(std::uint32_t header_checksum, std::uint64_t k) noexcept
+    {
+        std::uint8_t index[8];
+        detail::put_le<std::uint64_t>(index, k);
+        return crc32c(index, sizeof(index), header_checksum);
+    }
+
+    BatchId random_batch_id()
+    {
+        const Seed seed = random_seed();
+        BatchId id;
+        std::memcpy(id.data(), seed.data(), id.size());
+        return id;
+    }
+
+    BatchId seeded_batch_id(std::uint64_t seed) noexcept
+    {
+        const Seed derived = derive_seed(SeedPurpose::batch, seed, 0);
+        BatchId id;
+        std::memcpy(id.data(), derived.data(), id.size());
+        return id;
+    }
+
     std::uint64_t ciphertexts_for(const Context &context, std::uint64_t value_count) noexcept
     {
         const std::uint64_t v = context.values_per_ciphertext();
@@ -51,7 +75,7 @@ namespace fhto
         return static_cast<std::size_t>(kBatchHeaderBytes + ciphertext_count * (ciphertext_bytes + 4));
     }
 
-    void write_header(std::uint8_t *out, const BatchHeader &h) noexcept
+    std::uint32_t write_header(std::uint8_t *out, const BatchHeader &h) noexcept
     {
         std::memset(out, 0, kBatchHeaderBytes);
         std::memcpy(out, kMagic, 8);
@@ -64,11 +88,23 @@ namespace fhto
         detail::put_le<std::uint64_t>(out + 48, h.ciphertext_bytes);
         detail::put_le<std::uint32_t>(out + 56, h.contributions);
         detail::put_le<std::uint32_t>(out + 60, h.party_budget);
-        detail::put_le<std::uint32_t>(out + 12, header_crc(out));
+        std::memcpy(out + 64, h.batch_id.data(), 16);
+        const std::uint32_t crc = header_crc(out);
+        detail::put_le<std::uint32_t>(out + 12, crc);
+        return crc;
     }
 
+    namespace
+    {
+        std::uint32_t header_checksum(const BatchHeader &h) noexcept
+        {
+            std::uint8_t image[kBatchHeaderBytes];
+            return write_header(image, h);
+        }
+    } // namespace
+
     BatchWriter::BatchWriter(const Context &context, std::uint8_t *out, const BatchHeader &header)
-        : out_(out), header_(header), checksums_(out + kBatchHeaderBytes),
+        : out_(out), header_(header), header_checksum_(header_checksum(header)), checksums_(out + kBatchHeaderBytes),
           ciphertexts_(checksums_ + 4 * header.ciphertext_count)
     {
         if (header.packing == Packing::bits)
@@ -101,7 +137,8 @@ namespace fhto
         if (size < kBatchHeaderBytes)
         {
             throw FormatError(
-                "not an FHTO ciphertext batch: " + std::to_string(size) + " bytes is shorter than the 64-byte header");
+                "not an FHTO ciphertext batch: " + std::to_string(size) + " bytes is shorter than the " +
+                std::to_string(kBatchHeaderBytes) + "-byte header");
         }
         if (std::memcmp(data, kMagic, 8) != 0)
         {
@@ -110,7 +147,9 @@ namespace fhto
         const auto version = detail::get_le<std::uint16_t>(data + 8);
         if (version != kBatchVersion)
         {
-            throw FormatError("unsupported batch format version " + std::to_string(version));
+            throw FormatError(
+                "unsupported batch format version " + std::to_string(version) + "; this build reads version " +
+                std::to_string(kBatchVersion));
         }
         if (detail::get_le<std::uint32_t>(data + 12) != header_crc(data))
         {
@@ -134,6 +173,7 @@ namespace fhto
         h.ciphertext_bytes = detail::get_le<std::uint64_t>(data + 48);
         h.contributions = detail::get_le<std::uint32_t>(data + 56);
         h.party_budget = detail::get_le<std::uint32_t>(data + 60);
+        std::memcpy(h.batch_id.data(), data + 64, 16);
         if (h.value_count == 0 || h.ciphertext_count == 0 || h.ciphertext_bytes == 0)
         {
             throw FormatError("batch header declares zero values, ciphertexts or ciphertext bytes");
@@ -189,6 +229,7 @@ namespace fhto
                 mode_name(h.mode) + (h.packing == Packing::bits ? " bit-packed" : "") +
                 " ciphertexts of this context have " + std::to_string(expected_ct));
         }
+        view.header_checksum = detail::get_le<std::uint32_t>(data + 12);
         view.checksums = data + kBatchHeaderBytes;
         view.ciphertexts = view.checksums + 4 * h.ciphertext_count;
         return view;
@@ -197,9 +238,13 @@ namespace fhto
     void check_ciphertext(const BatchView &batch, std::size_t k)
     {
         const std::uint32_t stored = detail::get_le<std::uint32_t>(batch.checksums + 4 * k);
-        if (crc32c(batch.ciphertext(k), batch.header.ciphertext_bytes) != stored)
+        const std::uint32_t start = position_check_start(batch.header_checksum, k);
+        if (crc32c(batch.ciphertext(k), batch.header.ciphertext_bytes, start) != stored)
         {
-            throw FormatError("ciphertext " + std::to_string(k) + " is corrupted: checksum mismatch");
+            throw FormatError(
+                "ciphertext " + std::to_string(k) +
+                " is corrupted: checksum mismatch (its bytes changed, or it was moved from another position or "
+                "another batch)");
         }
     }
 

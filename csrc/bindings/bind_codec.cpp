@@ -53,6 +53,7 @@ namespace fhto
                 d["ciphertext_bytes"] = h.ciphertext_bytes;
                 d["contributions"] = h.contributions;
                 d["party_budget"] = h.party_budget;
+                d["batch_id"] = py::bytes(reinterpret_cast<const char *>(h.batch_id.data()), h.batch_id.size());
                 return d;
             }
         } // namespace

@@ -6,7 +6,7 @@ allocation. Without recomputed checksums, any change to a batch must be refused,
 never decrypts to a silently wrong answer.
 
 CI runs FHTO_FUZZ_CASES=3000 (the default); the documented offline run is
-``FHTO_FUZZ_CASES=200000 .venv/bin/python -m pytest tests/test_fuzz.py -q``.
+``FHTO_FUZZ_CASES=200000 .venv/bin/python -m pytest tests/engine/test_fuzz.py -q``.
 """
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 import fhto_native as fh
-from conftest import reseal, reseal_context, reseal_header
+from conftest import HEADER_BYTES, ciphertext_span, parse_header, reseal, reseal_context, reseal_header
 
 CASES = int(os.environ.get("FHTO_FUZZ_CASES", "3000"))
 
@@ -50,8 +50,8 @@ def mutate(rng: np.random.Generator, data: bytes) -> bytes:
         fill = pick(rng, [0x00, 0xFF, -1])
         buf[i : i + n] = rng.integers(0, 256, n, dtype=np.uint8).tobytes() if fill < 0 else bytes([fill]) * n
     elif kind == 5:  # a header integer set to an extreme
-        offset = pick(rng, [8, 10, 32, 40, 48, 56, 60])
-        width = {8: 2, 10: 1}.get(offset, 8 if offset < 56 else 4)
+        offset = pick(rng, [8, 10, 32, 40, 48, 56, 60, 64, 72])
+        width = {8: 2, 10: 1, 56: 4, 60: 4}.get(offset, 8)
         value = pick(rng, [0, 1, 2, 3, 4, 2**31, 2**32 - 1, 2**63, 2**64 - 1])
         if len(buf) < offset + width:
             return bytes(buf)
@@ -111,7 +111,7 @@ def test_fuzz_loaders(keys, pub, seeds):
             for loader in (fh.KeySet.from_bytes, fh.PublicContext.from_bytes):
                 accepted += expect_clean(loader, data)
             continue
-        if resealed and len(data) >= 64 and data[:8] == b"FHTOCKKS":
+        if resealed and len(data) >= HEADER_BYTES and data[:8] == b"FHTOCKKS":
             try:
                 data = reseal(data)
             except (struct.error, OverflowError):  # header counts too wild to walk: header only
@@ -128,3 +128,56 @@ def test_fuzz_loaders(keys, pub, seeds):
     growth_mib = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss_before) / 1024
     assert growth_mib < 256, f"peak memory grew by {growth_mib:.0f} MiB while fuzzing"
     print(f"{CASES} cases, {accepted} accepted inputs, peak RSS growth {growth_mib:.1f} MiB")
+
+
+def move_ciphertexts(rng: np.random.Generator, data: bytes, other: bytes) -> bytes:
+    """Ciphertexts moved together with their check entries: a swap, a permutation of all of them,
+    one copied over another, or one spliced in from another batch of the same shape."""
+    h = parse_header(data)
+    count = h["cts"]
+    spans = [ciphertext_span(data, k) for k in range(count)]
+    cts = [data[a:b] for a, b in spans]
+    checks = [data[HEADER_BYTES + 4 * k : HEADER_BYTES + 4 * k + 4] for k in range(count)]
+    kind = rng.integers(0, 4)
+    order = list(range(count))
+    if kind == 0:  # swap two
+        i, j = rng.choice(count, 2, replace=False)
+        order[i], order[j] = order[j], order[i]
+    elif kind == 1:  # reorder all (a transport that shuffles chunks)
+        while order == sorted(order):
+            order = list(rng.permutation(count))
+    elif kind == 2:  # one duplicated over another
+        i, j = rng.choice(count, 2, replace=False)
+        order[i] = j
+    moved_cts = [cts[k] for k in order]
+    moved_checks = [checks[k] for k in order]
+    if kind == 3:  # splice from another batch
+        k = int(rng.integers(0, count))
+        a, b = ciphertext_span(other, k)
+        moved_cts[k] = other[a:b]
+        moved_checks[k] = other[HEADER_BYTES + 4 * k : HEADER_BYTES + 4 * k + 4]
+    return data[:HEADER_BYTES] + b"".join(moved_checks) + b"".join(moved_cts)
+
+
+def test_fuzz_moved_ciphertexts_are_always_refused(keys, pub):
+    """Every ciphertext's check is bound to its position and its batch: moving ciphertexts with
+    their checks, inside a batch or between batches, is refused every time."""
+    rng = np.random.default_rng(int(os.environ.get("FHTO_FUZZ_SEED", "20261128")) + 1)
+    x, y = rng.uniform(-1, 1, (2, 4 * 4096 + 7))
+    pairs = {
+        "symmetric": [keys.encrypt(v, parties=8).to_bytes() for v in (x, y)],
+        "packed": [keys.encrypt(v, parties=8, packed=True).to_bytes() for v in (x, y)],
+        "public_key": [pub.encrypt(v, parties=8).to_bytes() for v in (x, y)],
+        "sum": [fh.aggregate([keys.encrypt(v, parties=8)] * 2, pub).to_bytes() for v in (x, y)],
+    }
+    acc = fh.Accumulator(pub, threads=2)
+    acc.add(pairs["symmetric"][0])
+    names = list(pairs)
+    for case in range(max(CASES // 10, 40)):
+        data, other = pairs[names[case % len(names)]]
+        moved = move_ciphertexts(rng, data, other)
+        assert moved != data
+        expect_clean(keys.decrypt, moved, allow_success=False)
+        expect_clean(acc.add, moved, allow_success=False)
+    assert acc.contributions == 1
+    np.testing.assert_allclose(keys.decrypt(acc.result()), x, atol=keys.error_bound(1, max_abs=1.0))

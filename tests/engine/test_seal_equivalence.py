@@ -12,6 +12,8 @@ import pytest
 import fhto_native as fh
 from fhto_native import _core
 
+from conftest import HEADER_BYTES
+
 
 @pytest.mark.parametrize("preset", ["aggregation", "compact", "conservative"])
 def test_prng_sampling_encryption_and_loading_match_seal(preset):
@@ -37,6 +39,6 @@ def test_seal_loads_engine_ciphertexts_and_the_engine_loads_seals(keys, rng):
     """Round trip across implementations: SEAL's own loader expands the engine's seeds."""
     x = rng.uniform(-1, 1, 4096)
     data = keys.encrypt(x, packed=False).to_bytes()
-    start = 64 + 4
+    start = HEADER_BYTES + 4
     values = _core.seal_reference_decrypt(keys.seal_parameters(), keys.seal_secret_key(), data[start:])
     np.testing.assert_allclose(values, x, rtol=0, atol=keys.error_bound(1))

@@ -8,23 +8,25 @@ import pytest
 
 import fhto_native as fh
 from fhto_native import _core
-from conftest import ciphertext_span, parse_header, reseal, reseal_header
+from conftest import HEADER_BYTES, ciphertext_check, ciphertext_span, parse_header, reseal, reseal_header
 
 
 def test_header_fields_match_the_documentation(keys, rng):
     x = rng.uniform(-1, 1, 2 * 4096 + 5)
     data = keys.encrypt(x, parties=9).to_bytes()
     h = parse_header(data)
-    assert h["magic"] == b"FHTOCKKS" and h["version"] == 1 and h["reserved"] == 0
+    assert h["magic"] == b"FHTOCKKS" and h["version"] == 2 and h["reserved"] == 0
     assert h["mode"] == 1  # symmetric, seeded
     assert h["fingerprint"].hex() == keys.fingerprint
     assert (h["values"], h["cts"], h["contributions"], h["budget"]) == (x.size, 3, 1, 9)
-    assert len(data) == 64 + h["cts"] * (4 + h["ct_bytes"])
-    zeroed = data[:12] + b"\0\0\0\0" + data[16:64]
+    assert len(data) == HEADER_BYTES + h["cts"] * (4 + h["ct_bytes"])
+    zeroed = data[:12] + b"\0\0\0\0" + data[16:HEADER_BYTES]
     assert h["crc"] == _core.crc32c(zeroed)
     for k in range(h["cts"]):
         start, end = ciphertext_span(data, k)
-        assert struct.unpack_from("<I", data, 64 + 4 * k)[0] == _core.crc32c(data[start:end])
+        stored = struct.unpack_from("<I", data, HEADER_BYTES + 4 * k)[0]
+        assert stored == ciphertext_check(data, k)
+        assert stored != _core.crc32c(data[start:end])  # bound to the position and the header, not the bytes alone
         assert data[start : start + 2] == b"\x5e\xa1"  # SEAL's own serialization header (magic 0xA15E)
 
 
@@ -69,9 +71,10 @@ def test_bytes_like_inputs(keys, pub, kind):
 @pytest.mark.parametrize(
     "edit, message",
     [
-        (lambda b: b[:63], "shorter than the 64-byte header"),
+        (lambda b: b[:79], "shorter than the 80-byte header"),
         (lambda b: b"FHTOCKKZ" + b[8:], "bad magic"),
-        (lambda b: b[:8] + b"\x02\x00" + b[10:], "unsupported batch format version 2"),
+        (lambda b: b[:8] + b"\x01\x00" + b[10:], "unsupported batch format version 1; this build reads version 2"),
+        (lambda b: b[:8] + b"\x03\x00" + b[10:], "unsupported batch format version 3"),
         (lambda b: b[:40] + b"\x09" + b[41:], "header is corrupted: checksum mismatch"),
         (lambda b: b[:-1], "batch is truncated"),
         (lambda b: b + b"\0", "batch is too long"),
@@ -138,3 +141,80 @@ def test_packed_out_of_range_coefficient_is_refused_by_seal(keys):
     data[word + 7] |= 0x0F
     with pytest.raises(fh.FormatError, match="ciphertext 0 is not a valid SEAL ciphertext"):
         keys.decrypt(reseal(data))
+
+
+def _with_ciphertext(target: bytes, k: int, source: bytes, j: int) -> bytes:
+    """target with its ciphertext k and check entry k replaced by source's ciphertext j and entry j."""
+    buf = bytearray(target)
+    t0, t1 = ciphertext_span(target, k)
+    s0, s1 = ciphertext_span(source, j)
+    buf[t0:t1] = source[s0:s1]
+    entry = HEADER_BYTES + 4 * j
+    buf[HEADER_BYTES + 4 * k : HEADER_BYTES + 4 * k + 4] = source[entry : entry + 4]
+    return bytes(buf)
+
+
+def _batches(keys, pub, x, y):
+    """Pairs of same-shaped batches of every kind: (batch of x, batch of y)."""
+    def total(v):
+        return fh.aggregate([keys.encrypt(v, parties=4)] * 2, pub).to_bytes()
+
+    return {
+        "symmetric": (keys.encrypt(x, parties=4).to_bytes(), keys.encrypt(y, parties=4).to_bytes()),
+        "packed": (keys.encrypt(x, parties=4, packed=True).to_bytes(), keys.encrypt(y, parties=4, packed=True).to_bytes()),
+        "public_key": (pub.encrypt(x, parties=4).to_bytes(), pub.encrypt(y, parties=4).to_bytes()),
+        "sum": (total(x), total(y)),
+    }
+
+
+def _refused_everywhere(keys, pub, data, match):
+    acc = fh.Accumulator(pub)
+    first = keys.encrypt(np.zeros(3 * 4096), parties=4)
+    acc.add(first)
+    with pytest.raises(fh.FormatError, match=match):
+        keys.decrypt(data)
+    with pytest.raises(fh.FormatError, match=match):
+        acc.add(data)
+    assert acc.contributions == 1
+    np.testing.assert_allclose(keys.decrypt(acc.result()), 0.0, atol=keys.error_bound(1, max_abs=0))
+
+
+def test_swapped_ciphertexts_with_their_checks_are_refused(keys, pub, rng):
+    """A transport that reorders chunks, or a swap of two ciphertexts together with their
+    check entries, used to decrypt to a silently wrong update."""
+    x, y = rng.uniform(-1, 1, (2, 3 * 4096))
+    for name, (a, _) in _batches(keys, pub, x, y).items():
+        swapped = _with_ciphertext(_with_ciphertext(a, 0, a, 2), 2, a, 0)
+        assert swapped != a, name
+        _refused_everywhere(keys, pub, swapped, "ciphertext 0 is corrupted: checksum mismatch")
+
+
+def test_a_ciphertext_spliced_in_from_another_batch_is_refused(keys, pub, rng):
+    x, y = rng.uniform(-1, 1, (2, 3 * 4096))
+    for name, (a, b) in _batches(keys, pub, x, y).items():
+        for k in range(3):
+            _refused_everywhere(keys, pub, _with_ciphertext(a, k, b, k), f"ciphertext {k} is corrupted")
+    # Same values, same position, another encryption: still another batch.
+    a, b = keys.encrypt(x, parties=4).to_bytes(), keys.encrypt(x, parties=4).to_bytes()
+    _refused_everywhere(keys, pub, _with_ciphertext(a, 1, b, 1), "ciphertext 1 is corrupted")
+
+
+def test_batch_identifiers_are_fresh_unless_the_encryption_is_seeded(keys, pub, rng):
+    x = rng.uniform(-1, 1, 5000)
+    ids = {parse_header(keys.encrypt(x).to_bytes())["batch_id"] for _ in range(5)}
+    assert len(ids) == 5
+    sums = {parse_header(fh.aggregate([keys.encrypt(x, parties=2)], pub).to_bytes())["batch_id"] for _ in range(3)}
+    assert len(sums) == 3
+    seeded = [parse_header(keys.encrypt(x, seed=s).to_bytes())["batch_id"] for s in (5, 5, 6)]
+    assert seeded[0] == seeded[1] != seeded[2]
+    assert fh.EncryptedUpdate.from_bytes(keys.encrypt(x, seed=5).to_bytes()).to_bytes() == keys.encrypt(x, seed=5).to_bytes()
+
+
+def test_what_the_checks_cannot_catch_one_seed_reused_for_two_updates(keys, rng):
+    """Documented limitation: two updates encrypted with the same seed share their batch
+    identifier (and their mask, which is the real problem), so a ciphertext moved between them at
+    the same position passes its check. Never reuse an encryption seed."""
+    x, y = rng.uniform(-1, 1, (2, 2 * 4096))
+    a, b = keys.encrypt(x, seed=9).to_bytes(), keys.encrypt(y, seed=9).to_bytes()
+    spliced = keys.decrypt(_with_ciphertext(a, 1, b, 1))
+    np.testing.assert_allclose(spliced[4096:], y[4096:], atol=keys.error_bound(1, max_abs=1.0))
