@@ -54,18 +54,19 @@ def patterns(n: int, limit: float, rng: np.random.Generator) -> dict:
     }
 
 
+@pytest.mark.parametrize("mode", ["symmetric", "public_key"])
 @pytest.mark.parametrize("parties", [1, 2, 3])
-def test_every_pattern_at_the_limit_encrypts_sums_and_decrypts_within_the_bound(preset_keys, parties):
+def test_every_pattern_at_the_limit_encrypts_sums_and_decrypts_within_the_bound(preset_keys, parties, mode):
     keys = preset_keys
     n = keys.values_per_ciphertext
-    limit = keys.max_abs_value(parties)
-    bound = keys.error_bound(parties)
+    limit = keys.max_abs_value(parties, mode)
+    bound = keys.error_bound(parties, mode)
     pub = keys.public_context()
     for name, x in patterns(n, limit, np.random.default_rng(parties)).items():
         assert np.abs(x).max() <= limit
         acc = fh.Accumulator(pub)
         for _ in range(parties):
-            acc.add(keys.encrypt(x, parties=parties))
+            acc.add(keys.encrypt(x, parties=parties, mode=mode))
         error = np.abs(keys.decrypt(acc.result()) - parties * x).max()
         assert error <= bound, f"{name}: error {error:.3g} above the stated bound {bound:.3g}"
 
