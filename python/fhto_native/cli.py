@@ -12,6 +12,7 @@ import numpy as np
 
 from . import SEAL_VERSION, __version__
 from .engine import Accumulator, KeySet
+from .errors import FhtoError, StorageError
 from .params import PRESETS, get_params
 
 
@@ -91,57 +92,52 @@ def run_study(args: argparse.Namespace) -> int:
     """Hospitals train a treatment-response model together through encrypted aggregation, compared
     with plaintext FedAvg, centralized training and each hospital alone (one training budget,
     schedule and model selection for all); writes a report folder."""
-    from .errors import FhtoError
     from .study.config import StudyConfig
 
     def names(text: Optional[str]) -> Tuple[str, ...]:
         return tuple(c.strip() for c in text.split(",") if c.strip()) if text else ()
 
-    try:
-        config = StudyConfig(
-            dataset="csv" if args.csv else args.dataset,
-            files=tuple(args.csv or ()),
-            features=names(args.features),
-            treatment=args.treatment,
-            outcome=args.outcome,
-            time=args.time,
-            event=args.event,
-            horizon=args.horizon,
-            outcome_label=args.outcome_label,
-            arms=names(args.arms) or None,
-            randomized=True if args.randomized else None,
-            hospitals=args.hospitals,
-            split=args.split,
-            dirichlet_alpha=args.dirichlet_alpha,
-            split_column=args.split_column,
-            rounds=args.rounds,
-            local_epochs=args.local_epochs,
-            batch_size=args.batch_size,
-            eta0=args.eta0,
-            alpha=args.alpha,
-            patience=args.patience,
-            decay=args.decay,
-            early_stopping=args.early_stopping,
-            threshold=args.threshold,
-            preset=args.preset,
-            seed=args.seed,
-            out=args.out,
-            resume=args.resume,
-            min_hospitals=args.min_hospitals,
-            timeout=args.timeout,
-            compare=not args.no_compare,
-            audit=not args.no_audit,
-            scheduler_experiment=not args.no_scheduler_experiment,
-            scheduler_seeds=args.scheduler_seeds,
-            label_noise=args.label_noise,
-            n_boot=args.bootstrap,
-        )
-        from .study.run import run
+    config = StudyConfig(
+        dataset="csv" if args.csv else args.dataset,
+        files=tuple(args.csv or ()),
+        features=names(args.features),
+        treatment=args.treatment,
+        outcome=args.outcome,
+        time=args.time,
+        event=args.event,
+        horizon=args.horizon,
+        outcome_label=args.outcome_label,
+        arms=names(args.arms) or None,
+        randomized=True if args.randomized else None,
+        hospitals=args.hospitals,
+        split=args.split,
+        dirichlet_alpha=args.dirichlet_alpha,
+        split_column=args.split_column,
+        rounds=args.rounds,
+        local_epochs=args.local_epochs,
+        batch_size=args.batch_size,
+        eta0=args.eta0,
+        alpha=args.alpha,
+        patience=args.patience,
+        decay=args.decay,
+        early_stopping=args.early_stopping,
+        threshold=args.threshold,
+        preset=args.preset,
+        seed=args.seed,
+        out=args.out,
+        resume=args.resume,
+        min_hospitals=args.min_hospitals,
+        timeout=args.timeout,
+        compare=not args.no_compare,
+        audit=not args.no_audit,
+        scheduler_experiment=not args.no_scheduler_experiment,
+        scheduler_seeds=args.scheduler_seeds,
+        label_noise=args.label_noise,
+        n_boot=args.bootstrap,
+    )
+    from .study.run import run
 
-        run(config, say=(lambda *a, **k: None) if args.quiet else (lambda line: print(line, flush=True)))
-    except FhtoError as exc:
-        print(f"fhto run: {exc}", file=sys.stderr)
-        return 2
+    run(config, say=(lambda *a, **k: None) if args.quiet else (lambda line: print(line, flush=True)))
     return 0
 
 
@@ -253,8 +249,26 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
+    """Run ``fhto``. An error is one line on stderr, ``fhto COMMAND: error: WHAT``, and an exit
+    status of 1 where the operating system refused (a file or folder: permission, read-only, not
+    a folder, full disk) or 2 where fhto refused an input (options, data, a checkpoint that does
+    not verify)."""
     args = build_parser().parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except StorageError as exc:
+        return _fail(args.command, str(exc), 1)
+    except FhtoError as exc:
+        return _fail(args.command, str(exc), 2)
+    except OSError as exc:  # refused by the system outside fhto's own file writing
+        where = f"{exc.filename}: " if exc.filename else ""
+        return _fail(args.command, f"{where}{exc.strerror or exc}", 1)
+
+
+def _fail(command: str, message: str, status: int) -> int:
+    one_line = " ".join(message.splitlines())
+    print(f"fhto {command}: error: {one_line}", file=sys.stderr)
+    return status
 
 
 if __name__ == "__main__":

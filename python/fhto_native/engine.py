@@ -17,6 +17,7 @@ from typing import Any, Iterable, Optional, Union
 import numpy as np
 
 from . import _core
+from ._files import write_atomic
 from ._inputs import as_buffer, as_parties, as_seed, as_threads, as_update, as_weight
 from .errors import FormatError, InputTypeError, ParameterError
 from .params import Params, get_params
@@ -36,28 +37,6 @@ def _as_mode(mode: Any) -> "_core.Mode":
         return _MODES[mode]
     except (KeyError, TypeError):
         raise ParameterError(f"mode must be 'symmetric' or 'public_key'; got {mode!r}") from None
-
-
-def _write_atomic(path: PathLike, data: bytes, private: bool) -> None:
-    """Write via a temporary file and rename; private files are created 0600."""
-    path = os.fspath(path)
-    tmp = f"{path}.tmp-{os.getpid()}"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600 if private else 0o644)
-    try:
-        if private:
-            os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "wb") as f:
-            fd = -1
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if fd >= 0:
-            os.close(fd)
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 class _Context:
@@ -245,7 +224,14 @@ class PublicContext(_Context):
         return self._core.to_bytes(False)
 
     def save(self, path: PathLike) -> None:
-        _write_atomic(path, self.to_bytes(), private=False)
+        """Write the public context to ``path`` atomically.
+
+        Raises
+        ------
+        StorageError
+            The system refused (permission, missing folder, full disk); the message names the path.
+        """
+        write_atomic(path, self.to_bytes())
 
 
 class KeySet(_Context):
@@ -312,8 +298,20 @@ class KeySet(_Context):
         return self._core.to_bytes(True)
 
     def save(self, path: PathLike) -> None:
-        """Write the key set to ``path`` with mode 0600 (owner read/write only), atomically."""
-        _write_atomic(path, self.to_bytes(), private=True)
+        """Write the key set to ``path`` with mode 0600 (owner read/write only), atomically.
+
+        The secret key never has a temporary name, even if the process is killed during the save:
+        the bytes go to an unnamed file in the target folder, which is linked into place once it is
+        complete (an existing file of that name is unlinked just before). Where the system lacks
+        unnamed files, a 0600 temporary and a rename are used (see :mod:`fhto_native._files`).
+        The folder must exist.
+
+        Raises
+        ------
+        StorageError
+            The system refused (permission, missing folder, full disk); the message names the path.
+        """
+        write_atomic(path, self.to_bytes(), private=True)
 
     def public_context(self) -> PublicContext:
         """The same parameters and public key without the secret key: give this to the server."""
@@ -370,7 +368,8 @@ class EncryptedUpdate:
         return self._data
 
     def save(self, path: PathLike) -> None:
-        _write_atomic(path, self._data, private=False)
+        """Write the batch to ``path`` atomically (:class:`StorageError` when the system refuses)."""
+        write_atomic(path, self._data)
 
     @property
     def nbytes(self) -> int:

@@ -6,6 +6,8 @@ The native core raises these same classes.
 """
 from __future__ import annotations
 
+from typing import Optional
+
 __all__ = [
     "FhtoError",
     "ParameterError",
@@ -17,6 +19,7 @@ __all__ = [
     "InputTypeError",
     "ShapeError",
     "DataError",
+    "StorageError",
 ]
 
 
@@ -59,3 +62,15 @@ class ShapeError(FhtoError, ValueError):
 class DataError(FhtoError, ValueError):
     """Unusable training data: a missing or non-numeric column, an empty hospital, an unknown arm.
     The message names the file (or data set) and the column."""
+
+
+class StorageError(FhtoError, OSError):
+    """A file or folder the operating system refused to create, write or replace: permission
+    denied, a read-only file system, a file where a folder should be, a missing folder, a full
+    disk. The message names the path and the system's reason (``cannot write out/state.json: No
+    space left on device``); ``errno`` is the system's error number and ``path`` the path."""
+
+    def __init__(self, message: str, *, errno: Optional[int] = None, path: Optional[str] = None) -> None:
+        super().__init__(message)
+        self.errno = errno  # an OSError attribute; strerror stays None, so str() is the message alone
+        self.path = path

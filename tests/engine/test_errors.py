@@ -19,6 +19,7 @@ def test_hierarchy_roots_at_one_base_and_matches_builtins():
         errors.InputTypeError: TypeError,
         errors.SecretKeyRequiredError: PermissionError,
         errors.DataError: ValueError,
+        errors.StorageError: OSError,
     }
     for cls, builtin in pairs.items():
         assert issubclass(cls, errors.FhtoError) and issubclass(cls, builtin), cls

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, Optional, Tuple
 
+from .._files import make_folder, write_atomic
 from ..errors import ParameterError
 from ..fl.federation import DEFAULT_BATCH_SIZE, DEFAULT_LOCAL_EPOCHS
 from ..fl.scheduler import AdaptiveLR
@@ -247,7 +248,7 @@ def guard_resume(config: StudyConfig, out: Path) -> None:
             theirs = json.loads(path.read_text())
             if not isinstance(theirs, dict):
                 raise ValueError("not a JSON object")
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:  # RecursionError: JSON nested too deeply
             raise ParameterError(f"{path} is unreadable ({exc}); start afresh without --resume") from None
         changed = [f"{k}: {theirs.get(k)!r} then, {mine[k]!r} now" for k in mine if theirs.get(k) != mine[k]]
         if changed:
@@ -256,5 +257,5 @@ def guard_resume(config: StudyConfig, out: Path) -> None:
                 "rerun with the same options, or use another --out"
             )
         return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(mine, indent=1))
+    make_folder(path.parent)
+    write_atomic(path, json.dumps(mine, indent=1).encode())

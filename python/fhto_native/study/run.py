@@ -20,6 +20,7 @@ from typing import Callable, List, Optional
 import numpy as np
 import torch
 
+from .._files import make_folder
 from .audit import run_audit
 from .baselines import centralized, hospitals_alone
 from .cohort import Cohort, prepare
@@ -105,8 +106,7 @@ def run(config: StudyConfig, say: Printer = print) -> StudyResults:
 
     started = time.perf_counter()
     torch.set_num_threads(1)
-    out = Path(config.out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = make_folder(config.out)
     guard_resume(config, out)
     cohort = prepare(config, say)
     summary = cohort.summary

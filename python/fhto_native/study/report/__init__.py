@@ -3,8 +3,9 @@
 :func:`write_report` reads a :class:`~fhto_native.study.results.StudyResults` and writes every
 file the study has data for; a file of :data:`REPORT_FILES` that this study does not produce (no
 scheduler experiment, no audit) is removed, so a folder never mixes two reports. Everything is
-computed in memory first and each file is written through a temporary and a rename, so a
-refused input writes nothing and a reader never sees half a file.
+computed in memory first and each file is written through a temporary and a rename
+(:func:`fhto_native._files.write_atomic`), so a refused input writes nothing and a reader never
+sees half a file.
 
 The tables live in :mod:`.tables`, the plots in :mod:`.plots`, the summary in :mod:`.summary` and
 the number formatting (shared with the console) in :mod:`.format`.
@@ -13,12 +14,12 @@ from __future__ import annotations
 
 import json
 import os
-import uuid
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Tuple
 
 import pandas as pd
 
+from ..._files import make_folder, remove_file, write_atomic
 from ...errors import InputTypeError, ParameterError
 from ..policy import MODEL_POLICY
 from ..results import StudyResults
@@ -49,18 +50,6 @@ REPORT_FILES: Tuple[str, ...] = (
 )
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to a temporary file next to ``path`` and rename it over ``path``."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp")
-    try:
-        with open(tmp, "xb") as handle:  # a new file with the umask's permissions, like any other
-            handle.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
 def write_report(results: StudyResults, out: Path) -> List[Path]:
     """Write the report folder of ``results`` into ``out``.
 
@@ -87,6 +76,8 @@ def write_report(results: StudyResults, out: Path) -> List[Path]:
         PolicyTable. Nothing is written then.
     ParameterError
         ``out`` exists and is not a folder. Nothing is written then.
+    StorageError
+        The system refused to create the folder or write or remove a file (the message names it).
     """
     if not isinstance(results, StudyResults):
         raise InputTypeError(f"results must be a StudyResults; got {type(results).__name__}")
@@ -107,15 +98,14 @@ def write_report(results: StudyResults, out: Path) -> List[Path]:
     tables = [name for name in TABLE_FILES if files.get(name) is not None]
     files["summary.md"] = summary_markdown(results, plots, tables).encode("utf-8")
 
-    folder.mkdir(parents=True, exist_ok=True)
+    make_folder(folder)
     written: List[Path] = []
     for name in REPORT_FILES:
         path = folder / name
         data = files[name]
         if data is None:
-            if path.exists():
-                path.unlink()  # a stale file from an earlier report would contradict this one
+            remove_file(path)  # a stale file from an earlier report would contradict this one
             continue
-        _write_atomic(path, data)
+        write_atomic(path, data)
         written.append(path)
     return written
