@@ -22,16 +22,20 @@ import math
 import os
 import struct
 import time
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Type
 
 import numpy as np
 
 from .. import Accumulator, KeySet, PublicContext
+from .._files import make_folder, refused, write_atomic
 from ..errors import FhtoError, FormatError, ParameterError
+from . import checkpoint as checkpoint_file
+from ._fields import exact_fields, integer, number, number_map, text
 from .scheduler import AdaptiveLR
 
 __all__ = [
@@ -43,6 +47,8 @@ __all__ = [
     "Server",
     "round_seed",
     "RoundFailed",
+    "MAX_HEADER_BYTES",
+    "MAX_HOSPITAL_NAME",
 ]
 
 
@@ -83,10 +89,26 @@ class RoundPlan:
     parties: int
 
 
+#: Largest header, in bytes, a hospital update may carry: a longer length prefix is refused before
+#: anything is parsed (a real header is about 200 bytes).
+MAX_HEADER_BYTES = 64 * 1024
+#: Longest hospital id, in characters.
+MAX_HOSPITAL_NAME = 256
+_HEADER_FIELDS = ("hospital", "round", "n", "sigma2", "train_loss", "seconds")
+
+
 @dataclass
 class HospitalUpdate:
     """What a hospital sends back. Only ``payload`` carries the update, and only encrypted
-    (plaintext FedAvg, for comparison, puts n_i * u_i in ``plain`` instead)."""
+    (plaintext FedAvg, for comparison, puts n_i * u_i in ``plain`` instead).
+
+    ``train_loss`` is NaN when the hospital reports none. The wire form (:meth:`to_wire`) is a
+    4-byte little-endian header length, a strict JSON header of exactly the fields ``hospital``
+    (non-empty, at most :data:`MAX_HOSPITAL_NAME` characters), ``round`` and ``n`` (integers >= 1),
+    ``sigma2`` (finite, >= 0), ``train_loss`` (finite, or ``null`` when not reported) and
+    ``seconds`` (phase name -> finite seconds >= 0), at most :data:`MAX_HEADER_BYTES` bytes, and the
+    encrypted batch, which stays opaque bytes here (the engine checks it when it is added).
+    """
 
     hospital: str
     round: int
@@ -97,28 +119,89 @@ class HospitalUpdate:
     train_loss: float = float("nan")
     seconds: Dict[str, float] = field(default_factory=dict)
 
+    def header(self, error: Type[Exception] = ParameterError) -> dict:
+        """The plaintext scalars, checked (see the class); a bad one raises ``error`` naming it."""
+        return _checked_header({name: getattr(self, name) for name in _HEADER_FIELDS}, error)
+
     def to_wire(self) -> bytes:
-        """Length-prefixed JSON header (the plaintext scalars) followed by the encrypted batch."""
+        """Length-prefixed JSON header (the plaintext scalars) followed by the encrypted batch.
+
+        Raises
+        ------
+        ParameterError
+            No encrypted payload, or a field a receiver would refuse (the message names it).
+        """
         if self.payload is None:
             raise ParameterError("only encrypted updates have a wire form")
-        head = json.dumps(
-            {"hospital": self.hospital, "round": self.round, "n": self.n, "sigma2": self.sigma2,
-             "train_loss": self.train_loss, "seconds": self.seconds}
-        ).encode()
-        return struct.pack("<I", len(head)) + head + self.payload
+        head = self.header()
+        if math.isnan(head["train_loss"]):
+            head["train_loss"] = None  # strict JSON has no NaN
+        raw = json.dumps(head, allow_nan=False).encode()
+        if len(raw) > MAX_HEADER_BYTES:
+            raise ParameterError(
+                f"hospital update: the header takes {len(raw)} bytes; at most {MAX_HEADER_BYTES} are allowed"
+            )
+        return struct.pack("<I", len(raw)) + raw + bytes(self.payload)
 
     @classmethod
     def from_wire(cls, data: bytes) -> "HospitalUpdate":
+        """Parse and check a wire form (see the class); the payload is not looked into.
+
+        Raises
+        ------
+        FormatError
+            Truncated, a header over :data:`MAX_HEADER_BYTES`, not strict UTF-8 JSON (too deeply
+            nested, ``NaN``, a repeated field), or a missing, unknown or bad field (named).
+        """
         if len(data) < 4:
-            raise FormatError("hospital update is truncated")
+            raise FormatError(f"hospital update is truncated: {len(data)} bytes, fewer than the 4-byte header length")
         (size,) = struct.unpack_from("<I", data)
+        if size > MAX_HEADER_BYTES:
+            raise FormatError(
+                f"hospital update announces a header of {size} bytes; at most {MAX_HEADER_BYTES} are allowed"
+            )
         if size > len(data) - 4:
-            raise FormatError("hospital update header is truncated")
-        try:
-            head = json.loads(data[4 : 4 + size])
-            return cls(payload=bytes(data[4 + size :]), **head)
-        except (ValueError, TypeError) as exc:
-            raise FormatError(f"hospital update header is malformed: {exc}") from None
+            raise FormatError(f"hospital update header is truncated: {len(data) - 4} of {size} bytes")
+        head = _parse_header(bytes(data[4 : 4 + size]))
+        if "train_loss" in head and head["train_loss"] is None:
+            head["train_loss"] = math.nan
+        return cls(payload=bytes(data[4 + size :]), **_checked_header(head, FormatError))
+
+
+def _parse_header(raw: bytes) -> dict:
+    def unique(pairs: List[Tuple[str, object]]) -> dict:
+        fields = dict(pairs)
+        if len(fields) < len(pairs):
+            repeated = sorted(name for name, count in Counter(name for name, _ in pairs).items() if count > 1)
+            raise FormatError(f"hospital update header repeats the field {', '.join(repeated)}")
+        return fields
+
+    def refuse(constant: str) -> None:
+        raise ValueError(f"{constant} is not a JSON number")
+
+    try:
+        head = json.loads(raw.decode("utf-8"), object_pairs_hook=unique, parse_constant=refuse)
+    except FormatError:
+        raise
+    except RecursionError:
+        raise FormatError("hospital update header is not JSON: nested too deeply") from None
+    except ValueError as exc:  # UnicodeDecodeError and JSONDecodeError both are
+        raise FormatError(f"hospital update header is not JSON: {exc}") from None
+    exact_fields(head, _HEADER_FIELDS, "hospital update: ", FormatError)
+    return head
+
+
+def _checked_header(head: Mapping[str, object], error: Type[Exception]) -> dict:
+    """The header's fields in their Python types, each checked; ``error`` names a bad one."""
+    p = "hospital update: "
+    return {
+        "hospital": text(head["hospital"], p + "hospital", MAX_HOSPITAL_NAME, error),
+        "round": integer(head["round"], p + "round", 1, error),
+        "n": integer(head["n"], p + "n", 1, error),
+        "sigma2": number(head["sigma2"], p + "sigma2", error, low=0.0),
+        "train_loss": number(head["train_loss"], p + "train_loss", error, nan=True),
+        "seconds": number_map(head["seconds"], p + "seconds", error),
+    }
 
 
 class RoundFailed(FhtoError, RuntimeError):
@@ -278,8 +361,7 @@ class Server:
     def _checked(self, name: str, update: HospitalUpdate, plan: RoundPlan) -> HospitalUpdate:
         if not isinstance(update, HospitalUpdate) or update.hospital != name or update.round != plan.round:
             raise ParameterError(f"{name} answered with an update for another hospital or round")
-        if update.n <= 0 or not math.isfinite(update.sigma2):
-            raise ParameterError(f"{name} reported n={update.n}, sigma2={update.sigma2}")
+        update.header()  # every scalar of the message, checked as a receiver would
         if self.encrypted and update.payload is None:
             raise ParameterError(f"{name} sent an unencrypted update to an encrypted federation")
         if not self.encrypted and update.plain is None:
@@ -379,47 +461,65 @@ class Server:
 
     # checkpoints
     def save_checkpoint(self) -> None:
-        """Global and best weights, round, scheduler state and metrics history, written atomically."""
+        """Global and best weights, round, scheduler state and metrics history, written atomically
+        with a checksum (:mod:`fhto_native.fl.checkpoint`).
+
+        Raises
+        ------
+        StorageError
+            The system refused to create the folder or write the file (the message names it).
+        """
         if self.checkpoint is None:
             return
-        self.checkpoint.mkdir(parents=True, exist_ok=True)
-        state = {"round": self.round, "scheduler": self.scheduler.state_dict(), "history": self.history,
-                 "weights": self.weights.tolist(), "encrypted": self.encrypted,
-                 "best": {"round": self.best_round, "loss": None if math.isinf(self.best_loss) else self.best_loss,
-                          "weights": self.best_weights.tolist(), "improved_round": self.improved_round},
-                 "stopped_early": self.stopped_early}
-        tmp = self.checkpoint / f"state.json.tmp-{os.getpid()}"
-        with open(tmp, "w") as f:
-            json.dump(state, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, self.checkpoint / "state.json")
+        make_folder(self.checkpoint)
+        write_atomic(self.checkpoint / checkpoint_file.FILE_NAME, checkpoint_file.encode(self._state()))
 
     def load_checkpoint(self) -> bool:
-        """Resume from the last completed round; returns False when there is no checkpoint."""
-        if self.checkpoint is None or not (self.checkpoint / "state.json").exists():
+        """Resume from the last completed round; returns False when there is no checkpoint.
+
+        Raises
+        ------
+        FormatError
+            The checkpoint does not verify (checksum, consistency) or is from another
+            configuration; the message names the file and what failed.
+        StorageError
+            The file exists but cannot be read.
+        """
+        if self.checkpoint is None:
             return False
+        path = self.checkpoint / checkpoint_file.FILE_NAME
         try:
-            state = json.loads((self.checkpoint / "state.json").read_text())
-            weights = np.asarray(state["weights"], dtype=np.float64)
-            best = state["best"]
-            best_weights = np.asarray(best["weights"], dtype=np.float64)
-            if weights.shape != self.weights.shape or best_weights.shape != self.weights.shape:
-                raise FormatError(
-                    f"the checkpoint holds {weights.size} weights; this model has {self.weights.size}"
-                )
-            if state["encrypted"] != self.encrypted:
-                raise FormatError("the checkpoint is from an encrypted run and this one is not, or the reverse")
-            scheduler = AdaptiveLR.from_state(state["scheduler"])
-            self.weights, self.round, self.history = weights, int(state["round"]), list(state["history"])
-            self.best_round, self.best_weights = int(best["round"]), best_weights
-            self.improved_round = int(best["improved_round"])
-            self.best_loss = math.inf if best["loss"] is None else float(best["loss"])
-            self.stopped_early = bool(state["stopped_early"])
-            self.scheduler = scheduler
-        except (KeyError, TypeError, ValueError) as exc:
-            raise FormatError(f"checkpoint {self.checkpoint / 'state.json'} is unreadable: {exc}") from None
+            data = path.read_bytes()
+        except FileNotFoundError:
+            return False
+        except OSError as exc:
+            raise refused("read", path, exc) from exc
+        try:
+            state = checkpoint_file.decode(data)
+            checkpoint_file.verify(state, size=self.weights.size, encrypted=self.encrypted,
+                                   hospitals=list(self.clients))
+        except FormatError as exc:
+            raise FormatError(f"checkpoint {path} is refused: {exc}") from None
+        self._restore(state)
         return True
+
+    def _state(self) -> dict:
+        return {"round": self.round, "scheduler": self.scheduler.state_dict(), "history": self.history,
+                "weights": self.weights.tolist(), "encrypted": self.encrypted,
+                "best": {"round": self.best_round, "loss": None if math.isinf(self.best_loss) else self.best_loss,
+                         "weights": self.best_weights.tolist(), "improved_round": self.improved_round},
+                "stopped_early": self.stopped_early}
+
+    def _restore(self, state: dict) -> None:
+        """Take a verified state (see :func:`fhto_native.fl.checkpoint.verify`)."""
+        best = state["best"]
+        self.weights = np.asarray(state["weights"], dtype=np.float64)
+        self.round, self.history = state["round"], list(state["history"])
+        self.best_round, self.best_weights = best["round"], np.asarray(best["weights"], dtype=np.float64)
+        self.improved_round = best["improved_round"]
+        self.best_loss = math.inf if best["loss"] is None else float(best["loss"])
+        self.stopped_early = state["stopped_early"]
+        self.scheduler = AdaptiveLR.from_state(state["scheduler"])
 
 
 def round_seed(seed: int, rnd: int, hospital: int, attempt: int) -> int:
