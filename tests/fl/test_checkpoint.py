@@ -128,8 +128,9 @@ CONSISTENCY = [
     (_set(["history", 3, "round"], 5), "history record 4 is for round 5"),
     (_set(["history", 2, "val_loss"], float("nan")), "history record 3: val_loss must be a finite number"),
     (_set(["history", 2, "reported"], 0), "history record 3: reported must be"),
-    (_set(["history", 2, "lr"], {"h0": 0.1}), "history record 3: lr is for hospitals"),
-    (_set(["history", 2, "sigma2", "h0"], -1.0), "history record 3: sigma2"),
+    (_set(["history", 2, "reported"], 4), "history record 3: reported must be between 1 and 3"),
+    (_set(["history", 2, "train_loss"], "low"), "history record 3: train_loss must be a finite number"),
+    (_set(["history", 2, "sigma2"], {"h0": 0.1}), "history record 3: unknown fields: sigma2"),
     (_set(["history", 2, "eta0"], lambda v: v * 3), "eta0 .* round 3"),
     (_set(["history", 2, "extra"], 1), "history record 3: unknown fields: extra"),
     (_set(["weights"], lambda w: w[:-1]), "weights hold .* values; this model has"),
@@ -143,7 +144,7 @@ CONSISTENCY = [
     (_set(["scheduler", "patience"], 2.5), "scheduler state is invalid: patience"),
     (_set(["scheduler", "stale_rounds"], -1), "scheduler state is invalid: stale_rounds"),
     (_set(["scheduler", "eta0"], lambda v: v * 3), "scheduler's eta0"),
-    (_set(["scheduler", "sigma2"], {"elsewhere": [0.1]}), "scheduler state is invalid: sigma2"),
+    (_set(["scheduler", "sigma2"], {"h0": [0.1]}), "scheduler state is invalid: unknown fields: sigma2"),
     (_set(["scheduler", "unknown"], 1), "scheduler state is invalid: unknown fields: unknown"),
     (lambda s: s.pop("best"), "missing fields: best"),
     (_set(["extra"], 1), "unknown fields: extra"),
@@ -231,7 +232,7 @@ def test_the_write_is_atomic_and_cleans_stale_temporaries(setup, tmp_path):  # n
     alive.write_text("{")
     server, _ = make_server(setup, checkpoint=tmp_path)
     server.fit(2)
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["state.json", alive.name])
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["hospitals", "state.json", alive.name])
     document = json.loads((tmp_path / "state.json").read_text())
     assert document["format"] == "fhto-checkpoint" and document["version"] == checkpoint.CHECKPOINT_VERSION
     assert document["checksum"] == checkpoint.checksum(document["state"])
@@ -242,7 +243,7 @@ def test_resuming_from_a_verified_checkpoint_gives_the_uninterrupted_results(set
     full.fit(6)
     first, _ = make_server(setup, checkpoint=tmp_path, early_stopping=50)
     first.fit(4)
-    resumed, _ = make_server(setup, checkpoint=tmp_path, early_stopping=50)
+    resumed, _ = make_server(setup, checkpoint=tmp_path, early_stopping=50, resume=True)
     assert resumed.load_checkpoint() and resumed.round == 4
     resumed.fit(6)
     mine, theirs = snapshot(resumed), snapshot(full)

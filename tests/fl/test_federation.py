@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import signal
 import subprocess
@@ -13,7 +14,10 @@ import pytest
 
 import fhto_native as fh
 from fhto_native.errors import FormatError, ParameterError
-from fhto_native.fl.federation import HospitalUpdate, KeyHolder, RoundFailed, Server, fedavg, update_variance
+from fhto_native.fl.keyholder import KeyHolder
+from fhto_native.fl.protocol import HospitalUpdate, fedavg, update_variance
+from fhto_native.fl.server import RoundFailed, Server
+from fhto_native.fl.transport import InProcess
 from fhto_native.fl.scheduler import AdaptiveLR
 from fhto_native.study.data import TreatmentData
 from fhto_native.study.hospital import Hospital
@@ -39,7 +43,9 @@ def setup():
     return hospitals, validation, mean, std
 
 
-def make_server(setup, keys=None, clients=None, checkpoint=None, **kwargs):
+def make_server(setup, keys=None, replace=None, checkpoint=None, resume=False, **kwargs):
+    """A server over three in-process hospitals; ``replace`` swaps some for other callables. With a
+    checkpoint folder the hospitals keep their own state files beside it."""
     hospitals, validation, mean, std = setup
 
     def factory():
@@ -48,7 +54,14 @@ def make_server(setup, keys=None, clients=None, checkpoint=None, **kwargs):
         torch.manual_seed(0)
         return TreatmentResponseModel(4, 2, 8)
 
-    parties = {f"h{i}": Hospital(f"h{i}", d, factory, mean, std, keys) for i, d in enumerate(hospitals)}
+    states = None if checkpoint is None else checkpoint / "hospitals"
+    if states is not None:
+        states.mkdir(parents=True, exist_ok=True)
+    parties = {
+        f"h{i}": Hospital(f"h{i}", d, factory, mean, std, keys, resume=resume,
+                          state_file=None if states is None else states / f"h{i}.json")
+        for i, d in enumerate(hospitals)
+    }
     x_val = design_matrix(validation.X, validation.treatment, 2, mean, std)
     model = factory()
 
@@ -57,7 +70,7 @@ def make_server(setup, keys=None, clients=None, checkpoint=None, **kwargs):
         return binary_metrics(validation.y, predict(model, x_val))
 
     server = Server(
-        flat_weights(factory()), clients or {k: h.fit for k, h in parties.items()}, evaluate,
+        flat_weights(factory()), InProcess({**{k: h.fit for k, h in parties.items()}, **(replace or {})}), evaluate,
         kwargs.pop("scheduler", AdaptiveLR(eta0=0.1, alpha=100.0)),
         public_context=keys.public_context() if keys else None,
         key_holder=KeyHolder(keys) if keys else None, checkpoint=checkpoint, **kwargs,
@@ -86,7 +99,7 @@ def test_fedavg_and_variance_are_the_formulas():
 
 def test_encrypted_rounds_match_plaintext_rounds(setup):
     keys = fh.KeySet.generate("compact")
-    enc, _ = make_server(setup, keys=keys)
+    enc, parties = make_server(setup, keys=keys)
     plain, _ = make_server(setup)
     start = enc.weights.copy()
     enc.fit(4)
@@ -99,9 +112,14 @@ def test_encrypted_rounds_match_plaintext_rounds(setup):
     r = enc.history[-1]
     assert set(r["seconds"]) >= {"train", "encrypt", "aggregate", "decrypt", "evaluate"}
     assert r["bytes"]["upload"] > 0 and r["bytes"]["sum"] > 0 and r["reported"] == 3
-    # The scheduler saw every hospital's variance and gave the noisiest the smallest rate.
-    s2, lr = r["sigma2"], r["lr"]
-    assert min(lr, key=lr.get) == max(enc.history[-2]["sigma2"], key=enc.history[-2]["sigma2"].get)
+    assert math.isfinite(r["train_loss"]) and r["train_loss"] > 0
+    # The server holds no per-hospital number: only who took part.
+    assert not {"lr", "sigma2", "n"} & set(r)
+    # Each hospital computed its own rate from its own variance: the noisiest the smallest rate.
+    lr = {k: h.rate.log[4]["lr"] for k, h in parties.items()}
+    s2 = {k: h.rate.log[3]["sigma2"] for k, h in parties.items()}
+    assert min(lr, key=lr.get) == max(s2, key=s2.get)
+    assert all(lr[k] == pytest.approx(0.1 / (1 + 100.0 * s2[k]), rel=1e-12) for k in lr)
 
 
 def test_encrypted_aggregate_equals_the_pure_fedavg(setup):
@@ -110,48 +128,47 @@ def test_encrypted_aggregate_equals_the_pure_fedavg(setup):
     plans = enc.configure_round(1)
     updates, failures = enc.collect(plans)
     assert not failures
-    total, n, _, _ = enc.aggregate(updates)
+    summed, _, _ = enc.aggregate(updates)
     plain_parties = {k: Hospital(k, h.data, lambda: TreatmentResponseModel(4, 2, 8), np.zeros(4), np.ones(4), None)
                      for k, h in parties.items()}
-    plain = [plain_parties[k].fit(p) for k, p in plans.items()]
-    np.testing.assert_allclose(fedavg(total, n), fedavg(np.sum([u.plain for u in plain], axis=0), n), atol=1e-8)
+    plain = np.sum([plain_parties[k].fit(p).plain for k, p in plans.items()], axis=0)
+    assert summed.total_n == plain[-2] == sum(h.n for h in parties.values())  # the count slot, rounded exactly
+    np.testing.assert_allclose(fedavg(summed.weighted_sum, summed.total_n), fedavg(plain[:-2], plain[-2]), atol=1e-8)
+    assert summed.train_loss == pytest.approx(plain[-1] / plain[-2], abs=1e-8)
 
 
 def test_a_failing_hospital_is_recorded_and_the_round_completes(setup):
-    server, parties = make_server(setup, min_hospitals=2)
-
     def broken(plan):
         raise RuntimeError("disk full")
 
-    server.clients["h1"] = broken
+    server, parties = make_server(setup, min_hospitals=2, replace={"h1": broken})
     record = server.run_round()
     assert record["reported"] == 2 and any("h1: RuntimeError: disk full" in f for f in record["failures"])
 
 
 def test_too_few_hospitals_retries_then_raises(setup):
-    server, _ = make_server(setup, min_hospitals=3, retries=1)
     calls = []
 
     def broken(plan):
         calls.append(plan.round)
         raise RuntimeError("offline")
 
-    server.clients["h0"] = broken
+    server, _ = make_server(setup, min_hospitals=3, retries=1, replace={"h0": broken})
     with pytest.raises(RoundFailed, match="only 2 of 3 hospitals reported"):
         server.run_round()
     assert len(calls) == 2 and server.round == 0 and server.history == []
 
 
 def test_a_slow_hospital_times_out_and_the_round_ends_at_the_deadline(setup):
-    server, parties = make_server(setup, min_hospitals=2, timeout=0.5)
-    fit = parties["h2"].fit
     release = threading.Event()
+    fits = {}
 
     def hung(plan):
         release.wait(10)  # a hospital that hangs far past the deadline
-        return fit(plan)
+        return fits["h2"](plan)
 
-    server.clients["h2"] = hung
+    server, parties = make_server(setup, min_hospitals=2, timeout=0.5, replace={"h2": hung})
+    fits["h2"] = parties["h2"].fit
     plans = server.configure_round(1)
     t0 = time.monotonic()
     updates, failures = server.collect(plans)
@@ -186,18 +203,19 @@ def test_update_wire_form(setup):
     keys = fh.KeySet.generate("compact")
     server, parties = make_server(setup, keys=keys)
     update = parties["h0"].fit(server.configure_round(1)["h0"])
-    again = HospitalUpdate.from_wire(update.to_wire())
-    assert (again.hospital, again.round, again.n, again.sigma2, again.payload) == (
-        update.hospital, update.round, update.n, update.sigma2, update.payload)
+    data = update.to_wire()
+    again = HospitalUpdate.from_wire(data)
+    assert (again.hospital, again.round, again.payload) == (update.hospital, update.round, update.payload)
+    head = data[4 : 4 + int.from_bytes(data[:4], "little")]
+    assert json.loads(head) == {"hospital": "h0", "round": 1}  # nothing else in the clear
     with pytest.raises(FormatError):
         HospitalUpdate.from_wire(update.to_wire()[:10])
 
 
 def test_server_refuses_unencrypted_updates_when_encrypted(setup):
     keys = fh.KeySet.generate("compact")
-    server, parties = make_server(setup, keys=keys, min_hospitals=3, retries=0)
     plain = Hospital("h0", setup[0][0], lambda: TreatmentResponseModel(4, 2, 8), np.zeros(4), np.ones(4), None)
-    server.clients["h0"] = plain.fit
+    server, parties = make_server(setup, keys=keys, min_hospitals=3, retries=0, replace={"h0": plain.fit})
     with pytest.raises(RoundFailed, match="unencrypted"):
         server.run_round()
 
@@ -207,7 +225,7 @@ def test_checkpoint_resume_continues_exactly(setup, tmp_path):
     full.fit(5)
     first, _ = make_server(setup, checkpoint=tmp_path)
     first.fit(3)
-    resumed, _ = make_server(setup, checkpoint=tmp_path)
+    resumed, _ = make_server(setup, checkpoint=tmp_path, resume=True)
     assert resumed.load_checkpoint() and resumed.round == 3
     resumed.fit(5)
     np.testing.assert_array_equal(resumed.weights, full.weights)

@@ -10,7 +10,7 @@ import pytest
 
 from fhto_native.cli import build_parser, main
 from fhto_native.errors import ParameterError
-from fhto_native.fl.federation import Server
+from fhto_native.fl.server import Server
 from fhto_native.fl.scheduler import AdaptiveLR
 from fhto_native.study.config import StudyConfig, guard_resume
 

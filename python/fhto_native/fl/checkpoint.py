@@ -10,8 +10,8 @@ the order the file holds them: the very bytes the file holds for the state; a re
 the order in which its history's metrics were recorded). :func:`decode` recomputes it from the
 state it parsed, so any change to the state is caught; :func:`verify` then checks that the state is one a
 server could have written: the round equals the number of history records, whose rounds run 1, 2,
-... in order; each record's fields have their types and ranges, its learning rates are for this
-federation's hospitals and its eta_0 follows the previous one (unchanged, or decayed once); the
+... in order; each record's fields have their types and ranges, at most this federation's
+hospitals reported, and its eta_0 follows the previous one (unchanged, or decayed once); the
 best round, best loss and last improvement are those the history's validation losses give; the
 last round's weights are the best weights when it was the best round; weights are finite and of
 the model's size; the scheduler state is valid and its eta_0 follows the last record's. A
@@ -44,8 +44,8 @@ FILE_NAME = "state.json"
 _DOCUMENT_FIELDS = ("checksum", "format", "state", "version")
 _STATE_FIELDS = ("round", "scheduler", "history", "weights", "encrypted", "best", "stopped_early")
 _BEST_FIELDS = ("round", "loss", "weights", "improved_round")
-_RECORD_FIELDS = ("round", "val_loss", "eta0", "lr", "sigma2", "seconds", "bytes", "failures", "reported")
-_SCHEDULER_FIELDS = ("eta0", "alpha", "patience", "decay", "window", "min_delta", "best_loss", "stale_rounds", "sigma2")
+_RECORD_FIELDS = ("round", "val_loss", "eta0", "train_loss", "seconds", "bytes", "failures", "reported")
+_SCHEDULER_FIELDS = ("eta0", "alpha", "patience", "decay", "min_delta", "best_loss", "stale_rounds")
 
 
 def _compact(value: Any) -> bytes:
@@ -111,7 +111,7 @@ def verify(state: Any, *, size: int, encrypted: bool, hospitals: Collection[str]
         raise FormatError("the checkpoint is from an encrypted run and this one is not, or the reverse")
     weights = _weights(state["weights"], "weights", size)
     rounds = integer(state["round"], "round", 0, FormatError)
-    eta0, decay, min_delta = _check_scheduler(state["scheduler"], hospitals)
+    eta0, decay, min_delta = _check_scheduler(state["scheduler"])
     losses, etas = _check_history(state["history"], rounds, hospitals, decay)
     if etas and eta0 not in (etas[-1], etas[-1] * decay):
         raise FormatError(
@@ -135,12 +135,12 @@ def _weights(value: Any, name: str, size: int) -> np.ndarray:
     return np.asarray(value, dtype=np.float64)
 
 
-def _check_scheduler(value: Any, hospitals: Collection[str]) -> Tuple[float, float, float]:
+def _check_scheduler(value: Any) -> Tuple[float, float, float]:
     """The scheduler state's eta0, decay and min_delta, once it is valid."""
     p = "scheduler state is invalid: "
     s = exact_fields(value, _SCHEDULER_FIELDS, p, FormatError)
     options = {name: number(s[name], p + name, FormatError) for name in ("eta0", "alpha", "decay", "min_delta")}
-    options.update({name: integer(s[name], p + name, 1, FormatError) for name in ("patience", "window")})
+    options["patience"] = integer(s["patience"], p + "patience", 1, FormatError)
     try:
         AdaptiveLR(**options)  # its own range checks
     except ParameterError as exc:
@@ -152,15 +152,6 @@ def _check_scheduler(value: Any, hospitals: Collection[str]) -> Tuple[float, flo
     stale = integer(s["stale_rounds"], p + "stale_rounds", 0, FormatError)
     if options["decay"] < 1 and stale >= options["patience"]:
         raise FormatError(f"{p}stale_rounds is {stale}, not below patience {options['patience']} (eta0 decays then)")
-    sigma2 = s["sigma2"]
-    if not isinstance(sigma2, dict) or not set(sigma2) <= set(hospitals):
-        raise FormatError(f"{p}sigma2 must map this federation's hospitals ({', '.join(sorted(hospitals))}) to "
-                          f"their recent update variances; got {sigma2!r}")
-    for hospital, recent in sigma2.items():
-        if not isinstance(recent, list) or not 1 <= len(recent) <= options["window"]:
-            raise FormatError(f"{p}sigma2[{hospital!r}] must list 1 to {options['window']} variances; got {recent!r}")
-        for v in recent:
-            number(v, f"{p}sigma2[{hospital!r}]", FormatError, low=0.0)
     return options["eta0"], options["decay"], options["min_delta"]
 
 
@@ -194,18 +185,10 @@ def _check_record(record: Any, i: int, hospitals: Collection[str]) -> float:
     for name in metrics:
         number(record[name], p + name, FormatError, nan=True)
     number(record["eta0"], p + "eta0", FormatError, low=0.0)
-    lr = number_map(record["lr"], p + "lr", FormatError)
-    if set(lr) != set(hospitals):
-        raise FormatError(f"{p}lr is for hospitals {', '.join(sorted(lr))} but this federation has "
-                          f"{', '.join(sorted(hospitals))}")
+    number(record["train_loss"], p + "train_loss", FormatError)
     reported = record["reported"]
     if isinstance(reported, bool) or not isinstance(reported, int) or not 1 <= reported <= len(hospitals):
         raise FormatError(f"{p}reported must be between 1 and {len(hospitals)}; got {reported!r}")
-    sigma2 = number_map(record["sigma2"], p + "sigma2", FormatError)
-    if len(sigma2) != reported or not set(sigma2) <= set(hospitals):
-        raise FormatError(
-            f"{p}sigma2 must hold the variances of the {reported} hospitals that reported; got {sigma2!r}"
-        )
     number_map(record["seconds"], p + "seconds", FormatError)
     sizes = record["bytes"]
     if not isinstance(sizes, dict):

@@ -1,20 +1,22 @@
-"""The per-hospital adaptive learning rate and its validation feedback (SPEC: adaptive learning rate).
+"""The adaptive learning rate (SPEC: adaptive learning rate), split where the data lives.
 
     eta_i = eta_0 / (1 + alpha * sigma_i^2)
 
-with sigma_i^2 the variance of hospital i's update in the last round (optionally averaged over a
-window of recent rounds). When the global validation loss fails to improve for ``patience``
-rounds, eta_0 is multiplied by ``decay``. The state is a plain dict, checkpointed by the server.
+with sigma_i^2 the variance of hospital i's update in its last round (optionally averaged over a
+window of its recent rounds). The server holds :class:`AdaptiveLR`: eta_0 and its validation
+feedback (when the global validation loss fails to improve for ``patience`` rounds, eta_0 is
+multiplied by ``decay``). Each hospital holds a :class:`HospitalRate`: its own sigma_i^2, never
+sent, and computes eta_i from the eta_0 and alpha of the round plan. Both states are plain dicts.
 """
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Dict, Iterable, List, Mapping
+from typing import Dict, List, Mapping
 
-from ..errors import ParameterError
+from ..errors import FormatError, ParameterError
 
-__all__ = ["AdaptiveLR", "adaptive_rate"]
+__all__ = ["AdaptiveLR", "HospitalRate", "adaptive_rate"]
 
 
 def adaptive_rate(eta0: float, alpha: float, sigma2: float) -> float:
@@ -24,7 +26,7 @@ def adaptive_rate(eta0: float, alpha: float, sigma2: float) -> float:
 
 @dataclass
 class AdaptiveLR:
-    """Per-hospital learning rates from update variances, with validation-loss decay of eta_0.
+    """The server's half: eta_0 with validation-loss decay, and the alpha every hospital uses.
 
     Parameters
     ----------
@@ -32,7 +34,6 @@ class AdaptiveLR:
     alpha: sensitivity to the update variance (0 gives every hospital eta_0).
     patience: rounds without validation-loss improvement before eta_0 decays.
     decay: factor applied to eta_0 then (1.0 disables the feedback).
-    window: rounds of sigma^2 averaged per hospital.
     min_delta: an improvement smaller than this does not count.
     """
 
@@ -40,11 +41,9 @@ class AdaptiveLR:
     alpha: float = 2000.0
     patience: int = 4
     decay: float = 0.5
-    window: int = 1
     min_delta: float = 1e-4
     best_loss: float = math.inf
     stale_rounds: int = 0
-    sigma2: Dict[str, List[float]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not (self.eta0 > 0 and math.isfinite(self.eta0)):
@@ -55,8 +54,6 @@ class AdaptiveLR:
             raise ParameterError(f"patience must be at least 1; got {self.patience}")
         if not 0 < self.decay <= 1:
             raise ParameterError(f"decay must be in (0, 1]; got {self.decay}")
-        if self.window < 1:
-            raise ParameterError(f"window must be at least 1; got {self.window}")
 
     @classmethod
     def fixed(cls, eta0: float, **kwargs) -> "AdaptiveLR":
@@ -68,23 +65,6 @@ class AdaptiveLR:
         """The validation-driven decay of eta_0 without the per-hospital rate (alpha = 0): the arm
         that separates the two parts of the adaptive scheduler."""
         return cls(eta0=eta0, **{**kwargs, "alpha": 0.0})
-
-    def rate(self, hospital: str) -> float:
-        history = self.sigma2.get(hospital, [])
-        recent = history[-self.window :]
-        s2 = sum(recent) / len(recent) if recent else 0.0
-        return adaptive_rate(self.eta0, self.alpha, s2)
-
-    def rates(self, hospitals: Iterable[str]) -> Dict[str, float]:
-        return {h: self.rate(h) for h in hospitals}
-
-    def observe_updates(self, sigma2: Mapping[str, float]) -> None:
-        """Record this round's update variances (hospitals that failed simply report none)."""
-        for hospital, value in sigma2.items():
-            if not (value >= 0 and math.isfinite(value)):
-                raise ParameterError(f"sigma^2 of {hospital} must be finite and >= 0; got {value}")
-            self.sigma2.setdefault(hospital, []).append(float(value))
-            del self.sigma2[hospital][: -max(self.window, 1)]
 
     def observe_validation(self, loss: float) -> bool:
         """Feed the global validation loss; returns True when eta_0 decayed this round."""
@@ -102,19 +82,60 @@ class AdaptiveLR:
     def state_dict(self) -> dict:
         return {
             "eta0": self.eta0, "alpha": self.alpha, "patience": self.patience, "decay": self.decay,
-            "window": self.window, "min_delta": self.min_delta,
-            "best_loss": None if math.isinf(self.best_loss) else self.best_loss,
-            "stale_rounds": self.stale_rounds, "sigma2": {k: list(v) for k, v in self.sigma2.items()},
+            "min_delta": self.min_delta, "best_loss": None if math.isinf(self.best_loss) else self.best_loss,
+            "stale_rounds": self.stale_rounds,
         }
 
     @classmethod
     def from_state(cls, state: Mapping) -> "AdaptiveLR":
         s = dict(state)
         best = s.pop("best_loss")
-        sigma2 = s.pop("sigma2")
         stale = s.pop("stale_rounds")
         obj = cls(**s)
         obj.best_loss = math.inf if best is None else float(best)
         obj.stale_rounds = int(stale)
-        obj.sigma2 = {k: [float(x) for x in v] for k, v in sigma2.items()}
         return obj
+
+
+@dataclass
+class HospitalRate:
+    """A hospital's half: its own update variances, by round, and the rate they give.
+
+    The rate for round r uses the variances of the hospital's rounds before r only (the last
+    ``window`` of them), so a round that is retried, or rerun after the server resumed from its
+    checkpoint, gets the same rate as the first time. ``log`` keeps (round, rate, sigma^2) of each
+    round this hospital trained, for its own records.
+    """
+
+    window: int = 1
+    sigma2: Dict[int, float] = field(default_factory=dict)
+    log: Dict[int, Dict[str, float]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.window < 1:
+            raise ParameterError(f"window must be at least 1; got {self.window}")
+
+    def rate(self, eta0: float, alpha: float, rnd: int) -> float:
+        earlier = [self.sigma2[r] for r in sorted(self.sigma2) if r < rnd][-self.window :]
+        s2 = sum(earlier) / len(earlier) if earlier else 0.0
+        return adaptive_rate(eta0, alpha, s2)
+
+    def observe(self, rnd: int, lr: float, sigma2: float) -> None:
+        """Record round ``rnd``'s rate and update variance (a rerun of a round replaces it)."""
+        if not (sigma2 >= 0 and math.isfinite(sigma2)):
+            raise ParameterError(f"sigma^2 must be finite and >= 0; got {sigma2}")
+        self.sigma2[int(rnd)] = float(sigma2)
+        self.log[int(rnd)] = {"lr": float(lr), "sigma2": float(sigma2)}
+
+    def state_dict(self) -> dict:
+        return {"window": self.window, "sigma2": {str(r): v for r, v in self.sigma2.items()},
+                "log": {str(r): dict(v) for r, v in self.log.items()}}
+
+    @classmethod
+    def from_state(cls, state: Mapping) -> "HospitalRate":
+        try:
+            return cls(window=int(state["window"]),
+                       sigma2={int(r): float(v) for r, v in state["sigma2"].items()},
+                       log={int(r): {"lr": float(v["lr"]), "sigma2": float(v["sigma2"])} for r, v in state["log"].items()})
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise FormatError(f"not a hospital rate state: {exc}") from None

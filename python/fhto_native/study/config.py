@@ -17,7 +17,7 @@ from typing import Any, Dict, Optional, Tuple
 
 from .._files import make_folder, write_atomic
 from ..errors import ParameterError
-from ..fl.federation import DEFAULT_BATCH_SIZE, DEFAULT_LOCAL_EPOCHS
+from ..fl.protocol import DEFAULT_BATCH_SIZE, DEFAULT_LOCAL_EPOCHS
 from ..fl.scheduler import AdaptiveLR
 from ..params import PRESETS
 

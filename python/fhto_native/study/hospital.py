@@ -3,14 +3,18 @@ its update, encrypted (FHTO) or in plaintext (the FedAvg comparison)."""
 from __future__ import annotations
 
 import hashlib
+import json
 import time
+from pathlib import Path
 from typing import Optional
 
 import numpy as np
 
 from .. import KeySet
-from ..errors import ParameterError
-from ..fl.federation import HospitalUpdate, RoundPlan, update_variance
+from .._files import remove_file, write_atomic
+from ..errors import FormatError, ParameterError
+from ..fl.protocol import HospitalUpdate, RoundPlan, contribution, update_variance
+from ..fl.scheduler import HospitalRate
 from .data import TreatmentData
 from .models import ModelFactory, design_matrix, flat_weights, set_flat_weights, train_epochs
 
@@ -37,6 +41,9 @@ class Hospital:
     encryption_seed: when set, every encryption's randomness is derived from it, the round's
         training seed and this hospital's name, so a seeded study is reproducible byte for
         byte. For reproducibility only: production keys and encryptions are never seeded.
+    state_file: where the hospital keeps its own state (its update variances, which never leave
+        it), rewritten after every round; None keeps it in memory only.
+    resume: continue from ``state_file`` (a killed run resumed); otherwise a stale file is removed.
     """
 
     def __init__(
@@ -49,6 +56,8 @@ class Hospital:
         keys: Optional[KeySet],
         *,
         encryption_seed: Optional[int] = None,
+        state_file: Optional[Path] = None,
+        resume: bool = False,
     ) -> None:
         train = data.subset(data.weight > 0)
         if len(train) == 0:
@@ -61,24 +70,47 @@ class Hospital:
         self.w = train.weight / train.weight.mean()
         self.n = len(data)
         self.last_local_weights: Optional[np.ndarray] = None
+        self.state_file = state_file
+        self.rate = HospitalRate()
+        if state_file is not None:
+            self._start_state(resume)
+
+    def _start_state(self, resume: bool) -> None:
+        if not resume:
+            remove_file(self.state_file)
+            return
+        try:
+            self.rate = HospitalRate.from_state(json.loads(self.state_file.read_text()))
+        except FileNotFoundError:
+            return
+        except (ValueError, FormatError) as exc:
+            raise FormatError(f"{self.name}'s state file {self.state_file} is unreadable: {exc}") from None
 
     def fit(self, plan: RoundPlan) -> HospitalUpdate:
+        """Train from the plan's weights at this hospital's own rate; return n * [u, 1, loss],
+        encrypted (or in plaintext for the FedAvg comparison)."""
         t0 = time.perf_counter()
+        lr = self.rate.rate(plan.eta0, plan.alpha, plan.round)
         set_flat_weights(self.model, plan.weights)
         loss = train_epochs(
-            self.model, self.x, self.y, lr=plan.lr, epochs=plan.local_epochs, batch_size=plan.batch_size,
+            self.model, self.x, self.y, lr=lr, epochs=plan.local_epochs, batch_size=plan.batch_size,
             seed=plan.seed, weight=self.w,
         )
         local = flat_weights(self.model)
         self.last_local_weights = local
         update = local - plan.weights
-        n = self.n
-        sigma2 = update_variance(update)
+        self.rate.observe(plan.round, lr, update_variance(update))
+        self._save_state()
+        vector = contribution(update, loss)
         t1 = time.perf_counter()
         seconds = {"train": t1 - t0}
         if self.keys is None:
-            return HospitalUpdate(self.name, plan.round, n, sigma2, plain=n * update, train_loss=loss, seconds=seconds)
+            return HospitalUpdate(self.name, plan.round, plain=self.n * vector, seconds=seconds)
         seed = None if self.encryption_seed is None else derived_seed("update", self.encryption_seed, self.name, plan.seed)
-        payload = self.keys.encrypt(update, weight=n, parties=plan.parties, threads=1, seed=seed).to_bytes()
+        payload = self.keys.encrypt(vector, weight=self.n, parties=plan.parties, threads=1, seed=seed).to_bytes()
         seconds["encrypt"] = time.perf_counter() - t1
-        return HospitalUpdate(self.name, plan.round, n, sigma2, payload=payload, train_loss=loss, seconds=seconds)
+        return HospitalUpdate(self.name, plan.round, payload=payload, seconds=seconds)
+
+    def _save_state(self) -> None:
+        if self.state_file is not None:
+            write_atomic(self.state_file, json.dumps(self.rate.state_dict()).encode())

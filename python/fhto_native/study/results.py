@@ -70,22 +70,27 @@ class RoundRecord:
     round: int
     validation: Dict[str, float]
     eta0: float
-    lr: Dict[str, float]
-    sigma2: Dict[str, float]
+    lr: Dict[str, float]  #: from the hospitals' own logs (in process only; the server never sees them)
+    sigma2: Dict[str, float]  #: likewise
     seconds: Dict[str, float]
     bytes: Dict[str, int]
     failures: List[str]
     reported: int
 
     @classmethod
-    def from_server(cls, record: Mapping[str, Any]) -> "RoundRecord":
-        """From a :class:`~fhto_native.fl.federation.Server` history entry."""
+    def from_server(
+        cls, record: Mapping[str, Any], hospital_logs: Mapping[str, Mapping[int, Mapping[str, float]]]
+    ) -> "RoundRecord":
+        """From a :class:`~fhto_native.fl.server.Server` history entry and the hospitals' own
+        logs of their rates and update variances (which the server never sees)."""
+        rnd = int(record["round"])
+        logs = {name: log[rnd] for name, log in hospital_logs.items() if rnd in log}
         return cls(
-            round=int(record["round"]),
+            round=rnd,
             validation={k[4:]: float(v) for k, v in record.items() if k.startswith("val_")},
             eta0=float(record["eta0"]),
-            lr={k: float(v) for k, v in record["lr"].items()},
-            sigma2={k: float(v) for k, v in record["sigma2"].items()},
+            lr={name: float(entry["lr"]) for name, entry in logs.items()},
+            sigma2={name: float(entry["sigma2"]) for name, entry in logs.items()},
             seconds={k: float(v) for k, v in record["seconds"].items()},
             bytes={k: int(v) for k, v in record["bytes"].items()},
             failures=[str(f) for f in record["failures"]],

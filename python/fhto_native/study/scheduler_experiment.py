@@ -89,10 +89,10 @@ def run_scheduler_experiment(cohort: Cohort, say: Printer) -> SchedulerExperimen
                     description=f"scheduler experiment: {arm}", parties=parties,
                     scheduler=config.scheduler(arm=arm), seed=seed,
                 )
-                history = trained.server.history
+                history = trained.result.history  # rates and variances from the hospitals' own logs
                 ratios = [
-                    r["lr"][name] / np.mean([v for k, v in r["lr"].items() if k != name])
-                    for r in history[1:] if name in r["lr"] and len(r["lr"]) > 1
+                    r.lr[name] / np.mean([v for k, v in r.lr.items() if k != name])
+                    for r in history[1:] if name in r.lr and len(r.lr) > 1
                 ]
                 runs.append(SchedulerRun(
                     arm=arm, noise=noise, seed=seed,
@@ -100,7 +100,7 @@ def run_scheduler_experiment(cohort: Cohort, say: Printer) -> SchedulerExperimen
                     best_val_loss=trained.server.best_loss, selected_round=trained.result.selected_round,
                     rounds_run=trained.result.rounds_run,
                     noisy_lr_ratio=float(np.mean(ratios)) if ratios else 1.0,
-                    noisy_sigma2=float(np.mean([r["sigma2"][name] for r in history if name in r["sigma2"]])),
+                    noisy_sigma2=float(np.mean([r.sigma2[name] for r in history if name in r.sigma2])),
                 ))
         say(f"  seed {s + 1}/{len(seeds)} done")
 

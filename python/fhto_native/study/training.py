@@ -1,7 +1,7 @@
 """One training protocol for every method of the study.
 
 Encrypted FL, plaintext FedAvg, centralized training and each hospital alone all run through the
-same federated :class:`~fhto_native.fl.federation.Server` loop: centralized training is a
+same federated :class:`~fhto_native.fl.server.Server` loop: centralized training is a
 federation of one party holding the pooled rows, a hospital alone is a federation of itself. So
 every method gets the same budget (``rounds`` rounds of ``local_epochs`` epochs over its rows),
 the same rate schedule (eta_0 decayed on validation-loss plateaus; the per-hospital factor, which
@@ -18,8 +18,11 @@ from typing import Callable, Dict, Mapping, Optional
 
 import numpy as np
 
-from ..fl.federation import KeyHolder, Server
+from .._files import make_folder
+from ..fl.keyholder import KeyHolder
+from ..fl.server import Server
 from ..fl.scheduler import AdaptiveLR
+from ..fl.transport import InProcess
 from .cohort import Cohort
 from .data import TreatmentData
 from .hospital import Hospital, derived_seed
@@ -69,17 +72,19 @@ def train_method(
     config = cohort.config
     factory = cohort.factory(model_seed(seed))
     keys = cohort.keys if encrypted else None
+    states = None if checkpoint is None else make_folder(Path(checkpoint) / "hospitals")
     hospitals = {
         name: Hospital(name, d, factory, cohort.mean, cohort.std, keys,
-                       encryption_seed=derived_seed("encryption", seed, key) if encrypted else None)
-        for name, d in parties.items()
+                       encryption_seed=derived_seed("encryption", seed, key) if encrypted else None,
+                       state_file=None if states is None else states / f"{i}.json", resume=resume)
+        for i, (name, d) in enumerate(parties.items())
     }
     federated = len(hospitals) > 1
     min_hospitals = (config.min_hospitals or max(1, math.ceil(len(hospitals) / 2))) if federated else 1
     min_hospitals = min(min_hospitals, len(hospitals))
     server = Server(
         flat_weights(factory()),
-        {name: h.fit for name, h in hospitals.items()},
+        InProcess({name: h.fit for name, h in hospitals.items()}),
         lambda w: cohort.score(w, cohort.validation),
         scheduler,
         public_context=cohort.keys.public_context() if encrypted else None,
@@ -104,7 +109,7 @@ def train_method(
         label=label,
         description=description,
         rows=int(sum(len(d) for d in parties.values())),
-        history=[RoundRecord.from_server(r) for r in server.history],
+        history=[RoundRecord.from_server(r, {n: h.rate.log for n, h in hospitals.items()}) for r in server.history],
         selected_round=server.best_round,
         rounds_run=server.round,
         stopped_early=server.stopped_early,
