@@ -88,16 +88,14 @@ def keygen(args: argparse.Namespace) -> int:
     return 0
 
 
-def run_study(args: argparse.Namespace) -> int:
-    """Hospitals train a treatment-response model together through encrypted aggregation, compared
-    with plaintext FedAvg, centralized training and each hospital alone (one training budget,
-    schedule and model selection for all); writes a report folder."""
+def _study_config(args: argparse.Namespace, hospitals: Optional[int] = None):
+    """The StudyConfig that the run options describe."""
     from .study.config import StudyConfig
 
     def names(text: Optional[str]) -> Tuple[str, ...]:
         return tuple(c.strip() for c in text.split(",") if c.strip()) if text else ()
 
-    config = StudyConfig(
+    return StudyConfig(
         dataset="csv" if args.csv else args.dataset,
         files=tuple(args.csv or ()),
         features=names(args.features),
@@ -109,7 +107,7 @@ def run_study(args: argparse.Namespace) -> int:
         outcome_label=args.outcome_label,
         arms=names(args.arms) or None,
         randomized=True if args.randomized else None,
-        hospitals=args.hospitals,
+        hospitals=hospitals or args.hospitals,
         split=args.split,
         dirichlet_alpha=args.dirichlet_alpha,
         split_column=args.split_column,
@@ -135,9 +133,33 @@ def run_study(args: argparse.Namespace) -> int:
         label_noise=args.label_noise,
         n_boot=args.bootstrap,
     )
+
+
+def run_study(args: argparse.Namespace) -> int:
+    """Hospitals train a treatment-response model together through encrypted aggregation, compared
+    with plaintext FedAvg, centralized training and each hospital alone (one training budget,
+    schedule and model selection for all); writes a report folder."""
+    config = _study_config(args)
     from .study.run import run
 
-    run(config, say=(lambda *a, **k: None) if args.quiet else (lambda line: print(line, flush=True)))
+    run(config, say=_printer(args))
+    return 0
+
+
+def _printer(args: argparse.Namespace):
+    return (lambda *a, **k: None) if args.quiet else (lambda line: print(line, flush=True))
+
+
+def flower(args: argparse.Namespace) -> int:
+    """The study with its encrypted method trained by a Flower deployment on this machine: a
+    SuperLink and one SuperNode per hospital, as real processes (stopped afterwards, also on error
+    and Ctrl-C); the same report folder as `fhto run`."""
+    from .study.deploy import FlowerOptions, flower_trainer
+    from .study.run import run
+
+    config = _study_config(args, hospitals=None if args.csv else args.local)
+    options = FlowerOptions(validation=args.validation)
+    run(config, say=_printer(args), encrypted_trainer=flower_trainer(options))
     return 0
 
 
@@ -166,9 +188,43 @@ def build_parser() -> argparse.ArgumentParser:
 
     from .study.config import StudyConfig
 
-    d = StudyConfig()
     p = sub.add_parser("run", help="the federated treatment-optimization study (default: colon trial)",
                        description=run_study.__doc__)
+    _study_options(p, StudyConfig())
+    p.set_defaults(func=run_study)
+
+    p = sub.add_parser("flower", help="the study with its encrypted method trained over Flower (real processes)",
+                       description=flower.__doc__)
+    g = p.add_argument_group("deployment")
+    g.add_argument("--local", type=_positive, required=True, metavar="N",
+                   help="run N hospitals' SuperNodes and the SuperLink on this machine (with --csv: one per file)")
+    g.add_argument("--validation", choices=["central", "federated"], default="central",
+                   help="central: the server scores its own validation rows, as fhto run does (default); federated: "
+                        "each hospital scores its own share and only the encrypted sum of their statistics is decrypted")
+    _study_options(p, StudyConfig())
+    p.set_defaults(func=flower)
+
+    p = sub.add_parser("demo", help="end-to-end demo of encrypted aggregation", description=demo.__doc__)
+    p.add_argument("--hospitals", type=_positive, default=10, help="simulated hospitals (default 10)")
+    p.add_argument("--values", type=_positive, default=1_000_000, help="values per update (default 1,000,000; ResNet-50: 25557032)")
+    p.add_argument("--preset", choices=sorted(PRESETS), default="aggregation", help="parameter preset")
+    p.add_argument("--threads", type=_positive, default=None, help="worker threads (default: all cores)")
+    p.add_argument("--seed", type=int, default=0, help="random seed")
+    p.add_argument("--quiet", action="store_true", help="print nothing but errors")
+    p.set_defaults(func=demo)
+
+    p = sub.add_parser("keygen", help="generate a key set and its public context", description=keygen.__doc__)
+    p.add_argument("--secret", default="fhto.keys", help="secret key set file (default fhto.keys)")
+    p.add_argument("--public", default="fhto.pub", help="public context file (default fhto.pub)")
+    p.add_argument("--preset", choices=sorted(PRESETS), default="aggregation", help="parameter preset")
+    p.set_defaults(func=keygen)
+
+    return parser
+
+
+
+def _study_options(p: argparse.ArgumentParser, d) -> None:
+    """The study's options (fhto run and fhto flower share them; defaults from StudyConfig ``d``)."""
     g = p.add_argument_group("data")
     g.add_argument("--dataset", choices=["colon", "gbsg2"], default=d.dataset,
                    help="bundled trial (default %(default)s: adjuvant chemotherapy, 3 arms; gbsg2: breast cancer, "
@@ -228,24 +284,6 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--no-audit", action="store_true", help="skip the membership-inference audit")
     g.add_argument("--no-scheduler-experiment", action="store_true", help="skip the scheduler experiment")
     g.add_argument("--quiet", action="store_true", help="print nothing but errors")
-    p.set_defaults(func=run_study)
-
-    p = sub.add_parser("demo", help="end-to-end demo of encrypted aggregation", description=demo.__doc__)
-    p.add_argument("--hospitals", type=_positive, default=10, help="simulated hospitals (default 10)")
-    p.add_argument("--values", type=_positive, default=1_000_000, help="values per update (default 1,000,000; ResNet-50: 25557032)")
-    p.add_argument("--preset", choices=sorted(PRESETS), default="aggregation", help="parameter preset")
-    p.add_argument("--threads", type=_positive, default=None, help="worker threads (default: all cores)")
-    p.add_argument("--seed", type=int, default=0, help="random seed")
-    p.add_argument("--quiet", action="store_true", help="print nothing but errors")
-    p.set_defaults(func=demo)
-
-    p = sub.add_parser("keygen", help="generate a key set and its public context", description=keygen.__doc__)
-    p.add_argument("--secret", default="fhto.keys", help="secret key set file (default fhto.keys)")
-    p.add_argument("--public", default="fhto.pub", help="public context file (default fhto.pub)")
-    p.add_argument("--preset", choices=sorted(PRESETS), default="aggregation", help="parameter preset")
-    p.set_defaults(func=keygen)
-
-    return parser
 
 
 def main(argv: Optional[List[str]] = None) -> int:

@@ -128,7 +128,8 @@ def test_encrypted_aggregate_equals_the_pure_fedavg(setup):
     plans = enc.configure_round(1)
     updates, failures = enc.collect(plans)
     assert not failures
-    summed, _, _ = enc.aggregate(updates)
+    summed_updates, summed, _, _, refused = enc.aggregate(updates)
+    assert len(summed_updates) == 3 and not refused
     plain_parties = {k: Hospital(k, h.data, lambda: TreatmentResponseModel(4, 2, 8), np.zeros(4), np.ones(4), None)
                      for k, h in parties.items()}
     plain = np.sum([plain_parties[k].fit(p).plain for k, p in plans.items()], axis=0)
@@ -275,3 +276,21 @@ def test_a_killed_run_resumes_from_the_last_completed_round(tmp_path):
     (encrypted,) = [m for m in results["methods"] if m["kind"] == "encrypted"]
     history = encrypted["history"]
     assert [r["round"] for r in history] == list(range(1, 61))
+
+
+def test_an_upload_under_another_key_set_is_refused_logged_and_the_round_goes_on(setup):
+    keys, intruder = fh.KeySet.generate("compact"), fh.KeySet.generate("compact")
+    foreign = {}
+
+    def other_keys(plan):
+        return foreign["h2"](plan)
+
+    server, parties = make_server(setup, keys=keys, min_hospitals=2, replace={"h2": other_keys})
+    stray = Hospital("h2", setup[0][2], lambda: TreatmentResponseModel(4, 2, 8), np.zeros(4), np.ones(4), intruder)
+    foreign["h2"] = stray.fit
+    reference, _ = make_server(setup, keys=keys, min_hospitals=2, replace={"h2": lambda plan: 1 / 0})
+    record = server.run_round()
+    assert record["reported"] == 2
+    assert any(f.startswith("h2: refused: KeyMismatchError") for f in record["failures"]), record["failures"]
+    reference.run_round()  # the same round without h2: the refused upload left no trace in the sum
+    np.testing.assert_allclose(server.weights, reference.weights, atol=1e-8)

@@ -173,27 +173,42 @@ class Server:
         return update
 
     # phase 3
-    def aggregate(self, updates: Sequence[HospitalUpdate]) -> Tuple[RoundSum, Dict[str, float], Dict[str, int]]:
+    def aggregate(
+        self, updates: Sequence[HospitalUpdate]
+    ) -> Tuple[List[HospitalUpdate], Optional[RoundSum], Dict[str, float], Dict[str, int], List[str]]:
         """Sum the contributions n_i * [u_i, 1, loss_i] (homomorphically on the encrypted path,
-        one upload at a time) and have the key holder decrypt only the sum."""
-        seconds, sizes = {}, {}
+        one upload at a time) and have the key holder decrypt only the sum.
+
+        An upload the engine refuses (another key set, another length, corrupted bytes) is left
+        out and reported ("name: refused: why"); the running sum is untouched by it. Returns the
+        updates that were summed, their decrypted sum (None when fewer than ``min_hospitals``
+        remain), the phases' seconds, the byte counts and the refusals.
+        """
+        seconds, sizes, refused, summed_updates = {}, {}, [], []
         t0 = time.perf_counter()
         if not self.encrypted:
             total = np.sum([u.plain for u in updates], axis=0)
             seconds["aggregate"] = time.perf_counter() - t0
             sizes["upload"] = int(sum(u.plain.nbytes for u in updates))
-            return split_sum(total, len(updates)), seconds, sizes
+            return list(updates), split_sum(total, len(updates)), seconds, sizes, refused
         acc = Accumulator(self.public_context, threads=1)
         for u in updates:  # one upload at a time: the server holds the running sum only
-            acc.add(u.payload)
+            try:
+                acc.add(u.payload)
+            except FhtoError as exc:
+                refused.append(f"{u.hospital}: refused: {type(exc).__name__}: {exc}")
+                continue
+            summed_updates.append(u)
+        sizes["upload"] = int(sum(len(u.payload) for u in updates))
+        if len(summed_updates) < self.min_hospitals:
+            return summed_updates, None, seconds, sizes, refused
         summed = acc.result().to_bytes()
         t1 = time.perf_counter()
         total = self.key_holder.decrypt_sum(summed)
         seconds["aggregate"] = t1 - t0
         seconds["decrypt"] = time.perf_counter() - t1
-        sizes["upload"] = int(sum(len(u.payload) for u in updates))
         sizes["sum"] = len(summed)
-        return split_sum(total, len(updates)), seconds, sizes
+        return summed_updates, split_sum(total, len(summed_updates)), seconds, sizes, refused
 
     # phase 4
     def apply(self, weighted_sum: np.ndarray, total_n: float) -> None:
@@ -217,6 +232,9 @@ class Server:
         for attempt in range(self.retries + 1):
             plans = self.configure_round(rnd, attempt)
             updates, failed = self.collect(plans)
+            if len(updates) >= self.min_hospitals:
+                updates, summed, seconds, sizes, refused = self.aggregate(updates)
+                failed += refused
             failures += [f"attempt {attempt + 1}: {f}" if attempt else f for f in failed]
             if len(updates) >= self.min_hospitals:
                 break
@@ -225,7 +243,6 @@ class Server:
                 f"round {rnd}: only {len(updates)} of {len(self.hospitals)} hospitals reported, fewer than "
                 f"min_hospitals={self.min_hospitals}, after {self.retries + 1} attempts: {'; '.join(failures)}"
             )
-        summed, seconds, sizes = self.aggregate(updates)
         self.apply(summed.weighted_sum, summed.total_n)
         t0 = time.perf_counter()
         metrics = self.evaluate()

@@ -27,7 +27,7 @@ from .cohort import Cohort, prepare
 from .config import RunConfig, StudyConfig, guard_resume
 from .data import km_survival
 from .models import predict_risk
-from .policy import MODEL_POLICY, OBSERVED, policy_value_table
+from .policy import OBSERVED, policy_value_table
 from .results import KaplanMeierCheck, MethodKind, StudyResults
 from .scheduler_experiment import run_scheduler_experiment
 from .training import Trained, train_method
@@ -75,7 +75,7 @@ def _federated(cohort: Cohort, out: Path, *, encrypted: bool, say: Printer) -> T
     )
     r = trained.result
     stop = f"stopped early at round {r.rounds_run}" if r.stopped_early else f"ran {r.rounds_run} rounds"
-    say(f"  {stop}; selected round {r.selected_round} (best validation loss {trained.server.best_loss:.4f})")
+    say(f"  {stop}; selected round {r.selected_round} (best validation loss {trained.best_loss:.4f})")
     return trained
 
 
@@ -100,8 +100,17 @@ def _kaplan_meier(cohort: Cohort, rows) -> List[KaplanMeierCheck]:
     return checks
 
 
-def run(config: StudyConfig, say: Printer = print) -> StudyResults:
-    """Run the whole study and write the report folder; returns the results."""
+#: Trains the encrypted FL method of a study: in process by default, over Flower with ``fhto flower``.
+EncryptedTrainer = Callable[[Cohort, Path, Printer], Trained]
+
+
+def _in_process(cohort: Cohort, out: Path, say: Printer) -> Trained:
+    return _federated(cohort, out, encrypted=True, say=say)
+
+
+def run(config: StudyConfig, say: Printer = print, *, encrypted_trainer: Optional[EncryptedTrainer] = None) -> StudyResults:
+    """Run the whole study and write the report folder; returns the results. ``encrypted_trainer``
+    replaces the in-process training of the encrypted method (the Flower deployment does)."""
     from .report import format_table, write_report
 
     started = time.perf_counter()
@@ -117,7 +126,7 @@ def run(config: StudyConfig, say: Printer = print) -> StudyResults:
         say(f"warning: {warning}")
 
     say(f"encrypted federated learning ({config.preset} CKKS preset, adaptive learning rate):")
-    enc = _federated(cohort, out, encrypted=True, say=say)
+    enc = (encrypted_trainer or _in_process)(cohort, out, say)
     trained = [enc]
     plain: Optional[Trained] = None
     difference = None

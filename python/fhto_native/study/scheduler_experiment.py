@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Callable, Dict, List, Sequence
+from typing import Callable, List, Sequence
 
 import numpy as np
 from scipy import stats
@@ -97,7 +97,7 @@ def run_scheduler_experiment(cohort: Cohort, say: Printer) -> SchedulerExperimen
                 runs.append(SchedulerRun(
                     arm=arm, noise=noise, seed=seed,
                     test_auc=trained.result.test.auc, test_loss=trained.result.test.loss,
-                    best_val_loss=trained.server.best_loss, selected_round=trained.result.selected_round,
+                    best_val_loss=trained.best_loss, selected_round=trained.result.selected_round,
                     rounds_run=trained.result.rounds_run,
                     noisy_lr_ratio=float(np.mean(ratios)) if ratios else 1.0,
                     noisy_sigma2=float(np.mean([r.sigma2[name] for r in history if name in r.sigma2])),

@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Dict, Mapping, Optional
+from typing import Callable, Dict, List, Mapping, Optional
 
 import numpy as np
 
@@ -40,16 +40,13 @@ def model_seed(seed: int) -> int:
 
 @dataclass
 class Trained:
-    """A trained method: its result, the server that trained it and its parties."""
+    """A trained method: its result, its selected weights and best validation loss, and its
+    parties when they ran in this process (empty for a deployment)."""
 
     result: MethodResult
-    server: Server
+    weights: np.ndarray  #: the selected (best validation loss) weights
+    best_loss: float
     parties: Dict[str, Hospital]
-
-    @property
-    def weights(self) -> np.ndarray:
-        """The selected (best validation loss) weights."""
-        return self.server.best_weights
 
 
 def train_method(
@@ -100,22 +97,48 @@ def train_method(
     if checkpoint is not None and resume:
         server.load_checkpoint()
     server.fit(config.rounds, progress)
-    best = server.best_weights
+    result = method_result(
+        cohort, key=key, kind=kind, label=label, description=description,
+        rows=int(sum(len(d) for d in parties.values())),
+        history=[RoundRecord.from_server(r, {n: h.rate.log for n, h in hospitals.items()}) for r in server.history],
+        best_weights=server.best_weights, best_round=server.best_round, rounds_run=server.round,
+        stopped_early=server.stopped_early, hospital=hospital,
+    )
+    return Trained(result, server.best_weights, server.best_loss, hospitals)
+
+
+def method_result(
+    cohort: Cohort,
+    *,
+    key: str,
+    kind: MethodKind,
+    label: str,
+    description: str,
+    rows: int,
+    history: List[RoundRecord],
+    best_weights: np.ndarray,
+    best_round: int,
+    rounds_run: int,
+    stopped_early: bool,
+    hospital: Optional[str] = None,
+) -> MethodResult:
+    """A trained method's result: its selected model's threshold (chosen on the validation set by
+    the study's rule) and its validation and test metrics at that threshold."""
+    config = cohort.config
     val = cohort.validation.subset(cohort.validation.weight > 0)
-    threshold = choose_threshold(val.y, cohort.predict(best, val), weight=val.weight, criterion=config.threshold)
-    result = MethodResult(
+    threshold = choose_threshold(val.y, cohort.predict(best_weights, val), weight=val.weight, criterion=config.threshold)
+    return MethodResult(
         key=key,
         kind=kind,
         label=label,
         description=description,
-        rows=int(sum(len(d) for d in parties.values())),
-        history=[RoundRecord.from_server(r, {n: h.rate.log for n, h in hospitals.items()}) for r in server.history],
-        selected_round=server.best_round,
-        rounds_run=server.round,
-        stopped_early=server.stopped_early,
-        converged=server.stopped_early or server.round - server.best_round >= config.patience,
-        validation=Metrics.from_mapping(cohort.score(best, cohort.validation, threshold), threshold),
-        test=Metrics.from_mapping(cohort.score(best, cohort.test, threshold), threshold),
+        rows=rows,
+        history=history,
+        selected_round=best_round,
+        rounds_run=rounds_run,
+        stopped_early=stopped_early,
+        converged=stopped_early or rounds_run - best_round >= config.patience,
+        validation=Metrics.from_mapping(cohort.score(best_weights, cohort.validation, threshold), threshold),
+        test=Metrics.from_mapping(cohort.score(best_weights, cohort.test, threshold), threshold),
         hospital=hospital,
     )
-    return Trained(result, server, hospitals)

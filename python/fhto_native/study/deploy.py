@@ -1,0 +1,234 @@
+"""``fhto flower``: the study's encrypted method trained by a Flower deployment over real
+processes, everything else as ``fhto run`` does it.
+
+On one machine (``--local N``) the launcher prepares the cohort exactly as ``fhto run`` does (the
+same split, censoring weights, encrypted federated standardization and seeded key set), then:
+
+1. writes what each party gets, under ``OUT/flower/``: a hospital file per hospital (its rows,
+   the standardization and the model settings: ``nodes/<i>.npz``), the key set (``keys/``:
+   every hospital's copy of the shared key, as ``fhto keygen`` would provision it), and the
+   server's settings (``server.json``: hospitals by name, the public context, the initial weights,
+   the schedule, the checkpoint folder; the validation rows when validation is central);
+2. starts ``flower-superlink`` and one ``flower-supernode`` per hospital, each with its hospital
+   file in its node config, submits the app (:mod:`fhto_native.study.flower_app`) with
+   ``flwr run``, prints the server's progress, and waits for the run to finish;
+3. reads the server's verified checkpoint (the selected model and the round history), stops
+   every Flower process it started (also on error and Ctrl-C), and hands the method to the
+   study, which scores it on the test rows and writes the same report folder as ``fhto run``.
+"""
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Dict, List, Optional
+
+import numpy as np
+
+from .._files import make_folder, refused, remove_file, write_atomic
+from ..fl import checkpoint as checkpoint_file
+from .cohort import Cohort
+from .data import TreatmentData
+from .flower_files import NodeFile, ServerSettings, write_node
+from .hospital import derived_seed
+from .models import flat_weights
+from .results import MethodKind, RoundRecord
+from .training import Trained, method_result, model_seed
+
+__all__ = ["FlowerOptions", "flower_trainer"]
+@dataclass
+class FlowerOptions:
+    """How ``fhto flower --local N`` deploys: hospitals' SuperNodes on this machine."""
+
+    validation: str = "central"  #: "central" (the server's validation rows) or "federated"
+    timeout: float = 1800.0  #: seconds the whole run may take
+    round_timeout: float = 120.0  #: a round's deadline when the study sets none (a lost SuperNode never answers)
+    restarts: int = 2  #: times a failed ServerApp is started again (it continues from its checkpoint)
+    #: Called with each round's record and the deployment (tests use it to kill processes mid-run).
+    on_round: Optional[Callable[[dict, object], None]] = field(default=None, repr=False)
+
+
+def _validation_shares(validation: TreatmentData, parts: int, seed: int) -> List[TreatmentData]:
+    """The central validation rows dealt to the hospitals (federated validation in a demo)."""
+    order = np.random.default_rng(seed).permutation(len(validation))
+    return [validation.subset(np.sort(order[i::parts])) for i in range(parts)]
+
+
+def _prepare(cohort: Cohort, folder: Path, options: FlowerOptions, study: str) -> Dict[str, Dict[str, object]]:
+    """Write every party's files; returns each SuperNode's node config."""
+    config = cohort.config
+    seed = model_seed(config.seed)
+    keys_file, public_file = make_folder(folder / "keys") / "fhto.keys", folder / "keys" / "fhto.pub"
+    cohort.keys.save(keys_file)
+    cohort.keys.public_context().save(public_file)
+    shares = _validation_shares(cohort.validation, len(cohort.hospitals), config.seed)
+    nodes: Dict[str, Dict[str, object]] = {}
+    encryption_seed = derived_seed("encryption", config.seed, "encrypted")
+    for i, (name, data) in enumerate(zip(cohort.names, cohort.hospitals)):
+        path = make_folder(folder / "nodes") / f"{i}.npz"
+        write_node(path, NodeFile(name, data, cohort.mean, cohort.std, config.hidden, seed,
+                                  encryption_seed=encryption_seed,
+                                  validation=shares[i] if options.validation == "federated" else None))
+        nodes[f"supernode-{i + 1}"] = {
+            "hospital-file": str(path), "keys": str(keys_file), "state-dir": str(folder / "state" / str(i)),
+            "key-holder": i == 0, "min-contributions": min(2, len(cohort.hospitals)),
+        }
+    weights = folder / "initial-weights.npy"
+    write_atomic(weights, _npy(flat_weights(cohort.factory(seed)())))
+    validation_file = None
+    if options.validation == "central":
+        validation_file = folder / "validation.npz"
+        write_node(validation_file, NodeFile("server", cohort.validation, cohort.mean, cohort.std, config.hidden, seed))
+    federated = len(cohort.hospitals) > 1
+    min_hospitals = (config.min_hospitals or max(1, -(-len(cohort.hospitals) // 2))) if federated else 1
+    ServerSettings(
+        study=study, hospitals=list(cohort.names), public_context=public_file, initial_weights=weights,
+        scheduler=config.scheduler().state_dict(), rounds=config.rounds, local_epochs=config.local_epochs,
+        batch_size=config.batch_size, seed=config.seed, min_hospitals=min(min_hospitals, len(cohort.hospitals)),
+        round_timeout=config.timeout or options.round_timeout, early_stopping=config.early_stopping,
+        checkpoint=Path(config.out).resolve() / "checkpoints" / "encrypted", validation=options.validation,
+        validation_file=validation_file, log_file=folder / "server-log.jsonl",
+    ).save(folder / "server.json")
+    return nodes
+
+
+def _npy(array: np.ndarray) -> bytes:
+    import io
+
+    buffer = io.BytesIO()
+    np.save(buffer, array)
+    return buffer.getvalue()
+
+
+def _study_id(folder: Path, resume: bool) -> str:
+    """The study's id: kept on resume (hospitals keep their state per study), new otherwise."""
+    marker = folder / "study-id"
+    if resume and marker.exists():
+        return marker.read_text().strip()
+    study = uuid.uuid4().hex
+    write_atomic(marker, study.encode())
+    return study
+
+
+class _Tail:
+    """Follows the server's log file and passes each new entry on."""
+
+    def __init__(self, path: Path) -> None:
+        self.path, self.offset = path, 0
+
+    def entries(self) -> List[dict]:
+        try:
+            with open(self.path, "rb") as f:
+                f.seek(self.offset)
+                data = f.read()
+        except FileNotFoundError:
+            return []
+        complete = data[: data.rfind(b"\n") + 1]
+        self.offset += len(complete)
+        return [json.loads(line) for line in complete.splitlines() if line.strip()]
+
+
+def flower_trainer(options: FlowerOptions):
+    """The study's encrypted-method trainer that runs a local Flower deployment."""
+
+    def train(cohort: Cohort, out: Path, say) -> Trained:
+        from ..fl.flower.launch import DeploymentError, LocalDeployment, write_app
+        from .run import _progress
+
+        config = cohort.config
+        folder = make_folder(Path(out).resolve() / "flower")
+        study = _study_id(folder, config.resume)
+        if not config.resume:
+            remove_file(folder / "server-log.jsonl")
+            remove_file(Path(config.out).resolve() / "checkpoints" / "encrypted" / checkpoint_file.FILE_NAME)
+        nodes = _prepare(cohort, folder, options, study)
+        app = write_app(folder / "app", "fhto_native.study.flower_app:server_app",
+                        "fhto_native.study.flower_app:client_app")
+        show = _progress("HE", config.rounds, say)
+        tail = _Tail(folder / "server-log.jsonl")
+        tail.entries()  # skip what an earlier run logged
+        t0 = time.perf_counter()
+        with LocalDeployment(folder / "processes", say=say) as deployment:
+            deployment.start(nodes)
+            _tell_the_server_its_nodes(folder / "server.json", deployment, cohort.names)
+            say(f"  Flower: SuperLink on 127.0.0.1:{deployment.port}, {len(nodes)} SuperNodes "
+                f"({time.perf_counter() - t0:.1f} s to start); validation {options.validation}")
+            for attempt in range(options.restarts + 1):
+                run = deployment.submit(app, {"fhto-config": str(folder / "server.json")})
+                status = _follow(deployment, run, tail, show, say, options)
+                if status == "finished:completed":
+                    break
+                log = deployment.run_log(run).strip().splitlines()
+                if attempt == options.restarts:
+                    raise DeploymentError(f"the Flower run ended {status}: " + " | ".join(log[-6:]))
+                say(f"  the ServerApp's run ended {status}; starting it again from its last checkpoint")
+        return _trained(cohort, options)
+
+    return train
+
+
+def _tell_the_server_its_nodes(settings_file: Path, deployment, names: List[str]) -> None:
+    """In a local deployment the launcher knows which SuperNode serves which hospital (each
+    announces its id in its log), so the ServerApp needs no hello round; each update still names
+    its hospital, and the server checks it."""
+    ids = deployment.node_ids()
+    settings = ServerSettings.load(settings_file)
+    if len(ids) == len(names):
+        settings.nodes = {name: ids[f"supernode-{i + 1}"] for i, name in enumerate(names)}
+        settings.key_holder = names[0]
+        settings.save(settings_file)
+
+
+def _follow(deployment, run: int, tail: "_Tail", show, say, options: FlowerOptions) -> str:
+    """Print the server's progress until the run finished; returns Flower's final status."""
+    from ..fl.flower.launch import DeploymentError
+
+    deadline = time.monotonic() + options.timeout
+    status, seen, last_seen = "", False, time.monotonic()
+    while True:
+        for entry in tail.entries():
+            if "say" in entry:
+                say("  " + entry["say"])
+            if "record" in entry:
+                show(entry["record"])
+                if options.on_round is not None:
+                    options.on_round(entry["record"], deployment)
+        if status.startswith("finished"):
+            return status
+        status = deployment.status(run)
+        now = time.monotonic()
+        if status.startswith("running") and deployment.server_app_alive():
+            seen, last_seen = True, now
+        elif seen and status.startswith("running") and now - last_seen > 3.0:
+            # The ServerApp process is gone but Flower has not noticed yet (it would, after its
+            # heartbeat timeout of about a minute): stop the run and let the caller restart it.
+            deployment.stop_run(run)
+        if now > deadline:
+            raise DeploymentError(f"the Flower run did not finish within {options.timeout:g} s")
+        time.sleep(0.3)
+
+
+def _trained(cohort: Cohort, options: FlowerOptions) -> Trained:
+    """The method as the server's verified checkpoint records it."""
+    config = cohort.config
+    path = Path(config.out) / "checkpoints" / "encrypted" / checkpoint_file.FILE_NAME
+    try:
+        state = checkpoint_file.decode(path.read_bytes())
+    except OSError as exc:
+        raise refused("read", path, exc) from exc
+    size = flat_weights(cohort.factory(0)()).size
+    checkpoint_file.verify(state, size=size, encrypted=True, hospitals=cohort.names)
+    best = state["best"]
+    result = method_result(
+        cohort, key="encrypted", kind=MethodKind.ENCRYPTED, label="encrypted FL (FHTO)",
+        description=("federated over Flower (a SuperLink and one SuperNode per hospital); each hospital's update "
+                     "encrypted (CKKS), the server only sums ciphertexts"),
+        rows=int(sum(len(d) for d in cohort.hospitals)),
+        history=[RoundRecord.from_server(r, {}) for r in state["history"]],
+        best_weights=np.asarray(best["weights"], dtype=np.float64), best_round=int(best["round"]),
+        rounds_run=int(state["round"]), stopped_early=bool(state["stopped_early"]),
+    )
+    loss = float("inf") if best["loss"] is None else float(best["loss"])
+    return Trained(result, np.asarray(best["weights"], dtype=np.float64), loss, {})

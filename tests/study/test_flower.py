@@ -1,0 +1,71 @@
+"""The Flower deployment over real processes: a SuperLink and one SuperNode per hospital on
+loopback, the study's encrypted method trained through them.
+
+Flower's SuperNodes poll for messages every 3 s and start a ClientApp process per message, so a
+round takes several seconds here: one deployment exercises everything in one short run.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("flwr", reason="the Flower extra is not installed")
+
+from fhto_native.study.config import StudyConfig  # noqa: E402
+from fhto_native.study.deploy import FlowerOptions, flower_trainer  # noqa: E402
+from fhto_native.study.run import run  # noqa: E402
+
+QUICK = dict(hospitals=3, seed=0, compare=False, audit=False, scheduler_experiment=False, n_boot=20)
+
+
+def _state(out: Path) -> dict:
+    return json.loads((out / "checkpoints" / "encrypted" / "state.json").read_text())["state"]
+
+
+def _kill_the_server_app(deployment) -> None:
+    pids = [pid for pid, command in deployment.leftovers() if "flwr-serverapp" in command]
+    assert pids, deployment.leftovers()
+    for pid in pids:
+        os.kill(pid, signal.SIGKILL)
+
+
+def test_flower_equals_in_process_survives_a_killed_server_app_and_a_lost_supernode(tmp_path):
+    """One loopback deployment (a SuperLink and 3 SuperNodes, real processes), 3 rounds:
+
+    * after round 1 the ServerApp is SIGKILLed; the launcher starts it again and it continues
+      from its checkpoint (round 1 is neither lost nor counted twice);
+    * after round 2 the model equals in-process `fhto run`'s after 2 rounds (weights within 1e-6);
+    * after round 2 a SuperNode is SIGKILLed: round 3 completes with the two others by its deadline;
+    * afterwards no process of the deployment is left.
+    """
+    said, seen = [], {}
+
+    def on_round(record, deployment):
+        seen["deployment"] = deployment
+        if record["round"] == 1 and "killed server" not in seen:
+            seen["killed server"] = True
+            _kill_the_server_app(deployment)
+        if record["round"] == 2 and "round 2" not in seen:
+            seen["round 2"] = _state(tmp_path / "flower")
+            deployment.kill("supernode-3")
+
+    flower = run(StudyConfig(rounds=3, timeout=25.0, out=str(tmp_path / "flower"), **QUICK), say=said.append,
+                 encrypted_trainer=flower_trainer(FlowerOptions(on_round=on_round)))
+    run(StudyConfig(rounds=2, out=str(tmp_path / "local"), **QUICK), say=lambda line: None)
+
+    assert any("starting it again from its last checkpoint" in line for line in said), said
+    at_two, reference = seen["round 2"], _state(tmp_path / "local")
+    assert at_two["round"] == 2
+    assert np.abs(np.array(at_two["weights"]) - np.array(reference["weights"])).max() <= 1e-6
+    history = _state(tmp_path / "flower")["history"]
+    assert [r["round"] for r in history] == [1, 2, 3]
+    assert [r["reported"] for r in history] == [3, 3, 2]
+    assert any(f.startswith("hospital 3:") for f in history[2]["failures"]), history[2]["failures"]
+    (encrypted,) = [m for m in flower.methods if m.key == "encrypted"]
+    assert encrypted.rounds_run == 3 and (tmp_path / "flower" / "final.csv").exists()
+    assert seen["deployment"].leftovers() == []
