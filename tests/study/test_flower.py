@@ -69,3 +69,26 @@ def test_flower_equals_in_process_survives_a_killed_server_app_and_a_lost_supern
     (encrypted,) = [m for m in flower.methods if m.key == "encrypted"]
     assert encrypted.rounds_run == 3 and (tmp_path / "flower" / "final.csv").exists()
     assert seen["deployment"].leftovers() == []
+
+
+def test_a_port_in_use_is_a_clear_error_and_nothing_is_left(tmp_path):
+    import socket
+
+    from fhto_native.fl.flower.launch import DeploymentError, LocalDeployment
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        deployment = LocalDeployment(tmp_path / "processes")
+        with pytest.raises(DeploymentError, match="superlink exited with code 1 while starting: .*address already in use"):
+            with deployment:
+                deployment.start({}, port=busy.getsockname()[1])
+    assert deployment.leftovers() == []
+
+
+def test_flower_options_are_checked_in_one_line(capsys):
+    from fhto_native.cli import main
+
+    assert main(["flower", "--local", "2", "--csv", "a.csv", "--out", "x"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["fhto flower: error: --local 2 needs one --csv file per hospital; got 1"]

@@ -37,7 +37,7 @@ from .models import flat_weights
 from .results import MethodKind, RoundRecord
 from .training import Trained, method_result, model_seed
 
-__all__ = ["FlowerOptions", "flower_trainer"]
+__all__ = ["FlowerOptions", "flower_trainer", "describe"]
 @dataclass
 class FlowerOptions:
     """How ``fhto flower --local N`` deploys: hospitals' SuperNodes on this machine."""
@@ -128,6 +128,15 @@ class _Tail:
         complete = data[: data.rfind(b"\n") + 1]
         self.offset += len(complete)
         return [json.loads(line) for line in complete.splitlines() if line.strip()]
+
+
+def describe(options: FlowerOptions, hospitals: int) -> str:
+    """The report's deployment line for a local Flower run."""
+    validation = ("central: the server's own validation rows score every round" if options.validation == "central"
+                  else "federated: each hospital scores its own validation rows and only the encrypted sum of "
+                       "their statistics is decrypted")
+    return (f"Flower 1.42 over real processes on this machine (a SuperLink and {hospitals} SuperNodes, one per "
+            f"hospital; the key holder is hospital 1); validation {validation}")
 
 
 def flower_trainer(options: FlowerOptions):

@@ -274,6 +274,11 @@ class SchedulerExperiment:
         return next(s for s in self.summary if s.arm == arm and s.noise == noise)
 
 
+#: The default deployment: every party in one process, validation on the study's held-out rows.
+IN_PROCESS = ("in process (hospitals, server and key holder in one Python process); validation central: the "
+              "study's held-out validation rows score every round")
+
+
 @dataclass
 class StudyResults:
     """Everything one ``fhto run`` measured."""
@@ -290,6 +295,8 @@ class StudyResults:
     scheduler: Optional[SchedulerExperiment]
     seconds: float
     warnings: List[str] = field(default_factory=list)
+    #: where the encrypted method ran and how it was validated
+    deployment: str = IN_PROCESS
 
     def method(self, kind: MethodKind) -> Optional[MethodResult]:
         """The (first) method of a kind, or None."""

@@ -28,7 +28,7 @@ from .config import RunConfig, StudyConfig, guard_resume
 from .data import km_survival
 from .models import predict_risk
 from .policy import OBSERVED, policy_value_table
-from .results import KaplanMeierCheck, MethodKind, StudyResults
+from .results import IN_PROCESS, KaplanMeierCheck, MethodKind, StudyResults
 from .scheduler_experiment import run_scheduler_experiment
 from .training import Trained, train_method
 
@@ -108,9 +108,11 @@ def _in_process(cohort: Cohort, out: Path, say: Printer) -> Trained:
     return _federated(cohort, out, encrypted=True, say=say)
 
 
-def run(config: StudyConfig, say: Printer = print, *, encrypted_trainer: Optional[EncryptedTrainer] = None) -> StudyResults:
+def run(config: StudyConfig, say: Printer = print, *, encrypted_trainer: Optional[EncryptedTrainer] = None,
+        deployment: str = IN_PROCESS) -> StudyResults:
     """Run the whole study and write the report folder; returns the results. ``encrypted_trainer``
-    replaces the in-process training of the encrypted method (the Flower deployment does)."""
+    replaces the in-process training of the encrypted method (the Flower deployment does), and
+    ``deployment`` says so in the report."""
     from .report import format_table, write_report
 
     started = time.perf_counter()
@@ -192,6 +194,7 @@ def run(config: StudyConfig, say: Printer = print, *, encrypted_trainer: Optiona
         scheduler=scheduler,
         seconds=time.perf_counter() - started,
         warnings=[],
+        deployment=deployment,
     )
     _print_comparison(results, say, format_table)
     written = write_report(results, out)

@@ -116,11 +116,20 @@ class LocalDeployment:
         ours = f"Uvicorn running on http://127.0.0.1:{port}".encode()
         while not (ours in (self.folder / f"{name}.log").read_bytes() and _healthy(port)):
             if proc.poll() is not None:
-                tail = (self.folder / f"{name}.log").read_text(errors="replace").strip().splitlines()[-3:]
-                raise DeploymentError(f"{name} exited with code {proc.returncode} while starting: {' | '.join(tail)}")
+                raise DeploymentError(f"{name} exited with code {proc.returncode} while starting: {self._reason(name)}")
             if time.monotonic() > deadline:
                 raise DeploymentError(f"{name} was not ready after {timeout:g} s (log: {self.folder / (name + '.log')})")
             time.sleep(0.1)
+
+    def _reason(self, name: str) -> str:
+        """The line of a process's log that says why it stopped (its errors first), without colors."""
+        text = re.sub(r"\x1b\[[0-9;]*m", "", (self.folder / f"{name}.log").read_text(errors="replace"))
+        lines = [line.strip() for line in text.splitlines() if line.strip()]
+        for pattern in (r"\[Errno \d+\]|in use", r"\bERROR\b|Error:|Exception:"):
+            found = [line for line in lines if re.search(pattern, line)]
+            if found:
+                return " | ".join(found[:2])
+        return " | ".join(lines[-3:])
 
     def start(self, nodes: Mapping[str, Mapping[str, object]], port: Optional[int] = None, timeout: float = 60.0) -> None:
         """Start the SuperLink on ``port`` (a free one by default) and one SuperNode per entry of

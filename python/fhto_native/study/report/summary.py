@@ -159,6 +159,7 @@ def _what_was_run(results: StudyResults) -> List[str]:
         f"- **Training:** up to {_setting(results, 'rounds')} rounds of {_setting(results, 'local_epochs')} "
         f"local epochs (the protocol is below)",
         f"- **Encryption:** CKKS preset {_setting(results, 'preset')}; key set {results.key_set}",
+        f"- **Deployment:** {results.deployment}",
         f"- **Seed:** {_setting(results, 'seed')} ({REPRODUCIBILITY_NOTE})",
     ]
     if not is_missing(results.seconds):
@@ -525,23 +526,18 @@ def _privacy(results: StudyResults) -> List[str]:
 
 def _server(results: StudyResults) -> List[str]:
     enc = results.method(MethodKind.ENCRYPTED)
-    saw_sigma2 = enc is not None and any(r.sigma2 for r in enc.history)
     lines = ["## What the server learns in plaintext", "",
              "Even with encryption, the aggregation server sees:", "",
-             "- the round number and the base rate η₀ it sends;",
+             "- the round number, and the base rate η₀ and the sensitivity α it sends (each hospital computes its "
+             "own rate η_i = η₀ / (1 + α σ_i²) from its own update variance σ_i², which never leaves it);",
              "- which hospitals reported in each round (their ids);",
-             "- each hospital's sample count n_i, used to weight the sum;"]
-    if saw_sigma2:
-        lines.append("- each hospital's update variance σ_i², used by the adaptive learning-rate scheduler;")
-    lines += ["- the size and timing of every message.", ""]
+             "- the size and timing of every message;",
+             "- from the key holder's decryption of the sum only: the summed update, the total sample count and the "
+             "sample-weighted mean training loss, never one hospital's (each hospital's sample count and training "
+             "loss travel inside its encrypted update).", ""]
     if enc is None or not enc.history:
         return lines
     sentences = []
-    if saw_sigma2:
-        values = [v for r in enc.history for v in r.sigma2.values() if not is_missing(v)]
-        if values:
-            sentences.append(f"In the {enc.label} run the σ_i² values it saw ranged from {format_number(min(values))} "
-                             f"to {format_number(max(values))}.")
     failures = [(r.round, f) for r in enc.history for f in r.failures]
     rounds = _plural(len(enc.history), "round")
     if failures:
