@@ -54,7 +54,7 @@ def test_flower_equals_in_process_survives_a_killed_server_app_and_a_lost_supern
             seen["round 2"] = _state(tmp_path / "flower")
             deployment.kill("supernode-3")
 
-    flower = run(StudyConfig(rounds=3, timeout=25.0, out=str(tmp_path / "flower"), **QUICK), say=said.append,
+    flower = run(StudyConfig(rounds=3, timeout=35.0, out=str(tmp_path / "flower"), **QUICK), say=said.append,
                  encrypted_trainer=flower_trainer(FlowerOptions(on_round=on_round)))
     run(StudyConfig(rounds=2, out=str(tmp_path / "local"), **QUICK), say=lambda line: None)
 
