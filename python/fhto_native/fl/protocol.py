@@ -181,7 +181,7 @@ class HospitalUpdate:
 
     hospital: str
     round: int
-    payload: Optional[bytes] = None
+    payload: Optional[bytes] = None  #: bytes-like: a received update holds a view of its message
     plain: Optional[np.ndarray] = None
     seconds: Dict[str, float] = field(default_factory=dict)
 
@@ -227,8 +227,9 @@ def _frame(head: Mapping[str, object], body: bytes, what: str) -> bytes:
     return struct.pack("<I", len(raw)) + raw + body
 
 
-def _unframe(data: bytes, what: str, fields: Tuple[str, ...]) -> Tuple[dict, bytes]:
-    data = bytes(data)
+def _unframe(data: bytes, what: str, fields: Tuple[str, ...]) -> Tuple[dict, memoryview]:
+    """The checked header and a view of the body (no copy of a large body)."""
+    data = memoryview(data).cast("B")
     if len(data) < 4:
         raise FormatError(f"{what} is truncated: {len(data)} bytes, fewer than the 4-byte header length")
     (size,) = struct.unpack_from("<I", data)
@@ -236,7 +237,7 @@ def _unframe(data: bytes, what: str, fields: Tuple[str, ...]) -> Tuple[dict, byt
         raise FormatError(f"{what} announces a header of {size} bytes; at most {MAX_HEADER_BYTES} are allowed")
     if size > len(data) - 4:
         raise FormatError(f"{what} header is truncated: {len(data) - 4} of {size} bytes")
-    head = _parse_header(data[4 : 4 + size], what)
+    head = _parse_header(bytes(data[4 : 4 + size]), what)
     exact_fields(head, fields, f"{what}: ", FormatError)
     return head, data[4 + size :]
 
