@@ -191,11 +191,15 @@ def _tell_the_server_its_nodes(settings_file: Path, deployment, names: List[str]
 
 
 def _follow(deployment, run: int, tail: "_Tail", show, say, options: FlowerOptions) -> str:
-    """Print the server's progress until the run finished; returns Flower's final status."""
+    """Print the server's progress until the run finished; returns Flower's final status.
+
+    Asking Flower for the status costs a ``flwr`` command (about 0.7 CPU-s), so it is asked when
+    the server says it finished, when its process is gone, and otherwise every 5 s.
+    """
     from ..fl.flower.launch import DeploymentError
 
     deadline = time.monotonic() + options.timeout
-    status, seen, last_seen = "", False, time.monotonic()
+    seen, finished, last_seen, last_asked = False, False, time.monotonic(), 0.0
     while True:
         for entry in tail.entries():
             if "say" in entry:
@@ -204,16 +208,24 @@ def _follow(deployment, run: int, tail: "_Tail", show, say, options: FlowerOptio
                 show(entry["record"])
                 if options.on_round is not None:
                     options.on_round(entry["record"], deployment)
-        if status.startswith("finished"):
-            return status
-        status = deployment.status(run)
+            finished = finished or "finished" in entry
         now = time.monotonic()
-        if status.startswith("running") and deployment.server_app_alive():
+        alive = deployment.server_app_alive()
+        if alive:
             seen, last_seen = True, now
-        elif seen and status.startswith("running") and now - last_seen > 3.0:
-            # The ServerApp process is gone but Flower has not noticed yet (it would, after its
-            # heartbeat timeout of about a minute): stop the run and let the caller restart it.
-            deployment.stop_run(run)
+        gone = seen and not alive and now - last_seen > 3.0
+        if finished or gone or now - last_asked > 5.0:
+            last_asked = now
+            status = deployment.status(run)
+            if status.startswith("finished"):
+                for entry in tail.entries():
+                    if "record" in entry:
+                        show(entry["record"])
+                return status
+            if gone:
+                # The ServerApp process is gone but Flower has not noticed yet (it would, after its
+                # heartbeat timeout of about a minute): stop the run and let the caller restart it.
+                deployment.stop_run(run)
         if now > deadline:
             raise DeploymentError(f"the Flower run did not finish within {options.timeout:g} s")
         time.sleep(0.3)
