@@ -162,6 +162,8 @@ def flower(args: argparse.Namespace) -> int:
     from .study.deploy import FlowerOptions, describe, flower_trainer
     from .study.run import run
 
+    if args.hospitals is not None and args.hospitals != args.local:
+        raise ParameterError(f"--hospitals {args.hospitals} disagrees with --local {args.local}; give --local alone")
     if args.csv and len(args.csv) != args.local:
         raise ParameterError(f"--local {args.local} needs one --csv file per hospital; got {len(args.csv)}")
     config = _study_config(args, hospitals=None if args.csv else args.local)

@@ -92,3 +92,6 @@ def test_flower_options_are_checked_in_one_line(capsys):
     assert main(["flower", "--local", "2", "--csv", "a.csv", "--out", "x"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err == ["fhto flower: error: --local 2 needs one --csv file per hospital; got 1"]
+    assert main(["flower", "--local", "2", "--hospitals", "5", "--out", "x"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["fhto flower: error: --hospitals 5 disagrees with --local 2; give --local alone"]
