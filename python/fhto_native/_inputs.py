@@ -54,6 +54,20 @@ def as_update(values: Any, name: str = "values") -> np.ndarray:
     return np.ascontiguousarray(values)
 
 
+def finite_vector(arr: np.ndarray, name: str) -> np.ndarray:
+    """A float64 array already converted by the caller, checked: one-dimensional, non-empty and
+    finite (ShapeError, ParameterError naming the first bad index)."""
+    if arr.ndim != 1:
+        raise ShapeError(f"{name} must be one-dimensional; got shape {arr.shape}")
+    if arr.size == 0:
+        raise ShapeError(f"{name} is empty")
+    bad = ~np.isfinite(arr)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise ParameterError(f"{name} must be finite: index {i} is {arr[i]}")
+    return arr
+
+
 def as_threads(threads: Optional[int]) -> int:
     """Resolve a thread count: None means the cores this process may run on."""
     if threads is None:

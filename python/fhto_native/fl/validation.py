@@ -55,6 +55,7 @@ from typing import Any, Optional, Tuple, Union
 
 import numpy as np
 
+from .._inputs import finite_vector
 from ..errors import InputTypeError, ParameterError, ShapeError
 
 __all__ = [
@@ -75,16 +76,18 @@ DEFAULT_BINS = 2046
 #: Rules :func:`metrics_from_statistics` can choose a threshold by (as ``choose_threshold``).
 THRESHOLD_RULES = ("youden", "f1")
 
-#: Probabilities are clipped to ``[_EPS, 1 - _EPS]`` before taking logarithms (as study.metrics).
-_EPS = 1e-7
+#: Probabilities are clipped to ``[PROBABILITY_CLIP, 1 - PROBABILITY_CLIP]`` before taking
+#: logarithms (study.metrics uses this same constant, so federated and central losses agree).
+PROBABILITY_CLIP = 1e-7
 
 #: The largest per-row loss after clipping, 16.118: that of a negative scored 1, a hair above the
 #: ``-log(1e-7)`` of a positive scored 0 since ``1 - (1 - 1e-7)`` rounds to just below 1e-7. The
 #: stored loss sum is divided by it.
-LOSS_SCALE = max(float(-np.log(_EPS)), float(-np.log1p(-(1.0 - _EPS))))
+LOSS_SCALE = max(float(-np.log(PROBABILITY_CLIP)), float(-np.log1p(-(1.0 - PROBABILITY_CLIP))))
 
-#: Two criterion values closer than this count as equal when choosing a threshold (as study.metrics).
-_CRITERION_SLACK = 1e-12
+#: Two criterion values closer than this count as equal when choosing a threshold (study.metrics
+#: uses this same constant).
+CRITERION_SLACK = 1e-12
 
 #: Relative round-off allowed between sums of the same rows added in different orders.
 _ROUNDOFF = 1e-9
@@ -158,16 +161,7 @@ def _as_vector(values: Any, name: str) -> np.ndarray:
     arr = np.asarray(values)
     if arr.dtype.kind not in "biuf":
         raise InputTypeError(f"{name} must hold real numbers; got dtype {arr.dtype}")
-    arr = np.ascontiguousarray(arr, dtype=np.float64)
-    if arr.ndim != 1:
-        raise ShapeError(f"{name} must be one-dimensional; got shape {arr.shape}")
-    if arr.size == 0:
-        raise ShapeError(f"{name} is empty")
-    bad = ~np.isfinite(arr)
-    if bad.any():
-        i = int(np.flatnonzero(bad)[0])
-        raise ParameterError(f"{name} must be finite: index {i} is {arr[i]}")
-    return arr
+    return finite_vector(np.ascontiguousarray(arr, dtype=np.float64), name)
 
 
 def _first_bad(arr: np.ndarray, bad: np.ndarray, message: str) -> None:
@@ -255,7 +249,7 @@ def validation_statistics(
         _same_length(w, "weights", p.size)
         _first_bad(w, w < 0.0, "weights must be non-negative")
 
-    clipped = np.clip(p, _EPS, 1.0 - _EPS)
+    clipped = np.clip(p, PROBABILITY_CLIP, 1.0 - PROBABILITY_CLIP)
     loss = -(y * np.log(clipped) + (1.0 - y) * np.log1p(-clipped))
     # At most 1 per row (the minimum guards the last bit), so the entry stays <= sum w.
     scaled_loss = np.minimum(loss / LOSS_SCALE, 1.0)
@@ -340,7 +334,7 @@ def _rule_index(neg: np.ndarray, pos: np.ndarray, rule: str, noise: float) -> Op
         value = 2.0 * tp / (2.0 * tp + fp + (total_pos - tp))
     else:
         value = tp / total_pos - fp / total_neg
-    best = int(np.flatnonzero(value >= value.max() - _CRITERION_SLACK)[0])
+    best = int(np.flatnonzero(value >= value.max() - CRITERION_SLACK)[0])
     return int(candidates[best])
 
 

@@ -23,7 +23,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -56,8 +56,11 @@ def _validation_shares(validation: TreatmentData, parts: int, seed: int) -> List
     return [validation.subset(np.sort(order[i::parts])) for i in range(parts)]
 
 
-def _prepare(cohort: Cohort, folder: Path, options: FlowerOptions, study: str) -> Dict[str, Dict[str, object]]:
-    """Write every party's files; returns each SuperNode's node config."""
+def _prepare(
+    cohort: Cohort, folder: Path, options: FlowerOptions, study: str
+) -> Tuple[Dict[str, Dict[str, object]], ServerSettings]:
+    """Write every hospital's files; returns each SuperNode's node config and the server's
+    settings (saved once the SuperNodes' ids are known)."""
     config = cohort.config
     seed = model_seed(config.seed)
     keys_file, public_file = make_folder(folder / "keys") / "fhto.keys", folder / "keys" / "fhto.pub"
@@ -83,15 +86,15 @@ def _prepare(cohort: Cohort, folder: Path, options: FlowerOptions, study: str) -
         write_node(validation_file, NodeFile("server", cohort.validation, cohort.mean, cohort.std, config.hidden, seed))
     federated = len(cohort.hospitals) > 1
     min_hospitals = (config.min_hospitals or max(1, -(-len(cohort.hospitals) // 2))) if federated else 1
-    ServerSettings(
+    settings = ServerSettings(
         study=study, hospitals=list(cohort.names), public_context=public_file, initial_weights=weights,
         scheduler=config.scheduler().state_dict(), rounds=config.rounds, local_epochs=config.local_epochs,
         batch_size=config.batch_size, seed=config.seed, min_hospitals=min(min_hospitals, len(cohort.hospitals)),
         round_timeout=config.timeout or options.round_timeout, early_stopping=config.early_stopping,
         checkpoint=Path(config.out).resolve() / "checkpoints" / "encrypted", validation=options.validation,
         validation_file=validation_file, log_file=folder / "server-log.jsonl",
-    ).save(folder / "server.json")
-    return nodes
+    )
+    return nodes, settings
 
 
 def _npy(array: np.ndarray) -> bytes:
@@ -152,7 +155,7 @@ def flower_trainer(options: FlowerOptions):
         if not config.resume:
             remove_file(folder / "server-log.jsonl")
             remove_file(Path(config.out).resolve() / "checkpoints" / "encrypted" / checkpoint_file.FILE_NAME)
-        nodes = _prepare(cohort, folder, options, study)
+        nodes, settings = _prepare(cohort, folder, options, study)
         app = write_app(folder / "app", "fhto_native.study.flower_app:server_app",
                         "fhto_native.study.flower_app:client_app")
         show = _progress("HE", config.rounds, say)
@@ -161,7 +164,14 @@ def flower_trainer(options: FlowerOptions):
         t0 = time.perf_counter()
         with LocalDeployment(folder / "processes", say=say) as deployment:
             deployment.start(nodes)
-            _tell_the_server_its_nodes(folder / "server.json", deployment, cohort.names)
+            # The launcher knows which SuperNode serves which hospital (each announces its id in
+            # its log), so the ServerApp needs no hello round; each update still names its
+            # hospital, and the server checks it.
+            ids = deployment.node_ids()
+            if len(ids) == len(nodes):
+                settings.nodes = {name: ids[node] for name, node in zip(cohort.names, nodes)}
+                settings.key_holder = cohort.names[0]
+            settings.save(folder / "server.json")
             say(f"  Flower: SuperLink on 127.0.0.1:{deployment.port}, {len(nodes)} SuperNodes "
                 f"({time.perf_counter() - t0:.1f} s to start); validation {options.validation}")
             for attempt in range(options.restarts + 1):
@@ -176,18 +186,6 @@ def flower_trainer(options: FlowerOptions):
         return _trained(cohort, options)
 
     return train
-
-
-def _tell_the_server_its_nodes(settings_file: Path, deployment, names: List[str]) -> None:
-    """In a local deployment the launcher knows which SuperNode serves which hospital (each
-    announces its id in its log), so the ServerApp needs no hello round; each update still names
-    its hospital, and the server checks it."""
-    ids = deployment.node_ids()
-    settings = ServerSettings.load(settings_file)
-    if len(ids) == len(names):
-        settings.nodes = {name: ids[f"supernode-{i + 1}"] for i, name in enumerate(names)}
-        settings.key_holder = names[0]
-        settings.save(settings_file)
 
 
 def _follow(deployment, run: int, tail: "_Tail", show, say, options: FlowerOptions) -> str:

@@ -24,12 +24,15 @@ from typing import Any, Dict, Optional, Tuple
 
 import numpy as np
 
+from .._inputs import finite_vector
 from ..errors import DataError, InputTypeError, ParameterError, ShapeError
+from ..fl.validation import CRITERION_SLACK, PROBABILITY_CLIP
 
 __all__ = ["roc_auc", "binary_metrics", "choose_threshold", "TIE_TOL", "CRITERIA"]
 
-#: Probabilities are clipped to ``[_EPS, 1 - _EPS]`` before taking logarithms.
-_EPS = 1e-7
+#: Probabilities are clipped to ``[_EPS, 1 - _EPS]`` before taking logarithms (the federated
+#: validation's constant: both compute the same loss).
+_EPS = PROBABILITY_CLIP
 
 #: Default absolute tolerance under which two neighbouring sorted scores count as tied.
 TIE_TOL = 1e-9
@@ -38,7 +41,7 @@ TIE_TOL = 1e-9
 CRITERIA = ("f1", "youden")
 
 #: Two criterion values closer than this count as equal when choosing a threshold.
-_CRITERION_SLACK = 1e-12
+_CRITERION_SLACK = CRITERION_SLACK
 
 
 def _as_float_array(values: Any, name: str) -> np.ndarray:
@@ -62,16 +65,7 @@ def _unit_interval(value: Any, name: str) -> float:
 
 def _as_vector(values: Any, name: str) -> np.ndarray:
     """Return ``values`` as a non-empty, one-dimensional, finite float64 array."""
-    arr = _as_float_array(values, name)
-    if arr.ndim != 1:
-        raise ShapeError(f"{name} must be one-dimensional; got shape {arr.shape}")
-    if arr.size == 0:
-        raise ShapeError(f"{name} is empty")
-    bad = ~np.isfinite(arr)
-    if bad.any():
-        i = int(np.flatnonzero(bad)[0])
-        raise ParameterError(f"{name} must be finite: index {i} is {arr[i]}")
-    return arr
+    return finite_vector(_as_float_array(values, name), name)
 
 
 def _as_binary(values: Any, name: str) -> np.ndarray:
