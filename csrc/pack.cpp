@@ -47,16 +47,21 @@ namespace fhto
             if (bits % 8 == 0 && count > 0)
             {
                 // Whole bytes per coefficient: overlapping 8-byte stores, each word's high bytes
-                // overwritten by the next; the last word is written byte by byte to stay in bounds.
+                // overwritten by the next, while a store stays inside the width * count bytes;
+                // the last words (one for widths of 4 or more, up to three for width 3) byte by byte.
                 const std::size_t width = static_cast<std::size_t>(bits) / 8;
-                for (std::size_t i = 0; i + 1 < count; i++)
+                std::size_t i = 0;
+                for (; width * i + 8 <= width * count; i++)
                 {
                     store64(out + width * i, load64(in + 8 * i));
                 }
-                const std::uint64_t last = load64(in + 8 * (count - 1));
-                for (std::size_t b = 0; b < width; b++)
+                for (; i < count; i++)
                 {
-                    out[width * (count - 1) + b] = static_cast<std::uint8_t>(last >> (8 * b));
+                    const std::uint64_t word = load64(in + 8 * i);
+                    for (std::size_t b = 0; b < width; b++)
+                    {
+                        out[width * i + b] = static_cast<std::uint8_t>(word >> (8 * b));
+                    }
                 }
                 out += width * count;
                 return;
@@ -90,16 +95,20 @@ namespace fhto
             if (bits % 8 == 0 && count > 0)
             {
                 const std::size_t width = static_cast<std::size_t>(bits) / 8;
-                for (std::size_t i = 0; i + 1 < count; i++)
+                std::size_t i = 0;
+                for (; width * i + 8 <= width * count; i++)
                 {
                     store64(out + 8 * i, load64(in + width * i) & mask);
                 }
-                std::uint64_t last = 0;
-                for (std::size_t b = 0; b < width; b++)
+                for (; i < count; i++)
                 {
-                    last |= static_cast<std::uint64_t>(in[width * (count - 1) + b]) << (8 * b);
+                    std::uint64_t word = 0;
+                    for (std::size_t b = 0; b < width; b++)
+                    {
+                        word |= static_cast<std::uint64_t>(in[width * i + b]) << (8 * b);
+                    }
+                    store64(out + 8 * i, word);
                 }
-                store64(out + 8 * (count - 1), last);
                 in += width * count;
                 return;
             }

@@ -218,3 +218,14 @@ def test_what_the_checks_cannot_catch_one_seed_reused_for_two_updates(keys, rng)
     a, b = keys.encrypt(x, seed=9).to_bytes(), keys.encrypt(y, seed=9).to_bytes()
     spliced = keys.decrypt(_with_ciphertext(a, 1, b, 1))
     np.testing.assert_allclose(spliced[4096:], y[4096:], atol=keys.error_bound(1, max_abs=1.0))
+
+
+@pytest.mark.parametrize("n, bits", [(1024, 24), (2048, 40), (2048, 48)])
+def test_whole_byte_packing_stays_inside_each_limb(n, bits, rng):
+    # Coefficients of 3, 5 or 6 bytes: the packer's 8-byte stores must never run past a limb (a
+    # 24-bit prime once wrote 2 bytes into the next ciphertext's slot).
+    keys = fh.KeySet.generate(fh.Params(n, (bits,), bits - 8, packed=True), seed=5)
+    x = rng.uniform(-1, 1, 5 * n + 3)
+    for mode in ("public_key", "symmetric"):
+        batch = keys.encrypt(x, mode=mode, threads=4)
+        assert np.max(np.abs(keys.decrypt(batch) - x)) <= keys.error_bound(1, mode, max_abs=1.0)
