@@ -1,4 +1,5 @@
 #include "encrypt.h"
+#include "multiparty.h"
 
 #include <cmath>
 #include <complex>
@@ -101,12 +102,6 @@ namespace fhto
             if (options.parties == 0)
             {
                 throw ParameterError("parties must be at least 1");
-            }
-            if (options.seed && options.mode != Mode::symmetric)
-            {
-                throw ParameterError(
-                    "seed applies only to secret-key encryption (mode='symmetric'); public-key encryption always draws "
-                    "fresh randomness");
             }
             if (options.mode == Mode::symmetric && !context.has_secret_key())
             {
@@ -214,6 +209,12 @@ namespace fhto
                 seal::Ciphertext ct(pool);
                 const Seed bootstrap = options.seed ? derive_seed(SeedPurpose::encrypt, *options.seed, k) : random_seed();
                 encrypt_symmetric_seeded(context, plain, bootstrap, ct);
+                writer.store(k, ct);
+            }
+            else if (options.seed)
+            {
+                seal::Ciphertext ct(pool);
+                encrypt_asymmetric_seeded(context, plain, derive_seed(SeedPurpose::encrypt, *options.seed, k), ct);
                 writer.store(k, ct);
             }
             else

@@ -16,7 +16,8 @@ namespace fhto
         std::uint32_t parties = 1; ///< how many such contributions will be summed (range check)
         int threads = 0; ///< worker threads; 0 means the machine's hardware threads
         /**
-        Symmetric mode only: ciphertext k takes its bootstrap seed from
+        Ciphertext k takes its randomness (symmetric: its bootstrap seed; public key: the seed of
+        encrypt_asymmetric_seeded) from
         derive_seed(SeedPurpose::encrypt, *seed, k) instead of the operating system, so the
         batch is the same bytes for every thread count. For reproducible studies and tests only.
         Two different updates encrypted under one key with the same seed share their mask and

@@ -149,9 +149,10 @@ class _Context:
             Worker threads; ``None`` uses every core this process may run on.
         seed:
             For reproducible studies and tests only; ``None`` (the default) draws fresh
-            randomness from the operating system. With an int ``0 <= seed < 2**64`` (secret-key
-            mode only), ciphertext ``k`` of the batch is made from a bootstrap seed derived from
-            ``(seed, k)``, so the bytes are identical across calls and whatever ``threads`` is.
+            randomness from the operating system. With an int ``0 <= seed < 2**64``, ciphertext
+            ``k`` of the batch takes its randomness from a seed derived from ``(seed, k)`` (the
+            bootstrap seed in secret-key mode; the stream of u, e0 and e1 in public-key mode), so
+            the bytes are identical across calls and whatever ``threads`` is.
             Never reuse a seed for two different updates under one key: the two batches then
             share their mask and noise, and their difference can be read off the ciphertexts.
             A study derives a distinct seed per (round, hospital, purpose).
@@ -161,8 +162,7 @@ class _Context:
         InputTypeError, ShapeError
             Wrong type, dtype or shape, or empty; a seed that is not an int.
         ParameterError
-            A seed outside ``[0, 2**64)``, or a seed with ``mode="public_key"`` (seeds apply to
-            secret-key encryption only).
+            A seed outside ``[0, 2**64)``.
         ValueRangeError
             A non-finite value (the message names the first index) or one too large for the range.
         SecretKeyRequiredError

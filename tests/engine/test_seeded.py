@@ -253,16 +253,18 @@ def test_same_seed_different_values_differ_only_in_c0(seeded_keys, rng):
     assert a[end - 64:end] == b[end - 64:end]
 
 
-def test_public_key_mode_refuses_a_seed(seeded_keys, rng):
-    x = rng.uniform(-1, 1, 10)
-    with pytest.raises(ParameterError, match="seed applies only to secret-key encryption"):
-        seeded_keys.encrypt(x, mode="public_key", seed=1)
+def test_seeded_public_key_encryption_is_reproducible_and_decrypts(seeded_keys, rng):
+    x = rng.uniform(-1, 1, 5000)
     pub = seeded_keys.public_context()
-    with pytest.raises(ParameterError, match="seed applies only to secret-key encryption"):
-        pub.encrypt(x, seed=1)
+    a = pub.encrypt(x, seed=1, threads=1).to_bytes()
+    assert pub.encrypt(x, seed=1, threads=2).to_bytes() == a  # the same bytes whatever the threads
+    assert pub.encrypt(x, seed=2).to_bytes() != a
+    assert seeded_keys.encrypt(x, mode="public_key", seed=1).to_bytes() == a
+    bound = seeded_keys.error_bound(1, "public_key", max_abs=1.0)
+    assert np.max(np.abs(seeded_keys.decrypt(a) - x)) <= bound
     with pytest.raises(SecretKeyRequiredError, match="secret key"):
         pub.encrypt(x, mode="symmetric", seed=1)
-    assert pub.encrypt(x).nbytes > 0  # no seed: public-key encryption works as before
+    assert pub.encrypt(x).to_bytes() != pub.encrypt(x).to_bytes()  # no seed: fresh randomness
 
 
 BAD_SEEDS = [
