@@ -234,6 +234,27 @@ namespace fhto
         return Context(std::move(state));
     }
 
+    Context Context::from_public_key(const Params &params, const seal::PublicKey &public_key)
+    {
+        auto parms = make_seal_parameters(params);
+        seal::SEALContext ctx(parms, true, seal::sec_level_type::tc128);
+        if (!ctx.parameters_set())
+        {
+            throw ParameterError(
+                std::string("SEAL rejected the parameters (") + describe(params) + "): " + ctx.parameter_error_message());
+        }
+        if (!seal::is_valid_for(public_key, ctx))
+        {
+            throw FormatError("the public key does not belong to these parameters (" + describe(params) + ")");
+        }
+        auto state = std::make_shared<const State>(params, parms, ctx, public_key, std::nullopt);
+        if (params.packing == Packing::bits && !state->seeded_layout)
+        {
+            throw ParameterError("this SEAL build's ciphertext layout cannot be bit-packed; use packing 'none'");
+        }
+        return Context(std::move(state));
+    }
+
     Context Context::public_only() const
     {
         if (!s_->secret_key)

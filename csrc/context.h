@@ -61,6 +61,14 @@ namespace fhto
         static Context generate(const Params &params, std::optional<std::uint64_t> seed = std::nullopt);
 
         /**
+        The public context of a key set whose public key was made outside SEAL's key generator (a
+        multiparty collective key): parameters and public key, no secret key.
+        @throws ParameterError if the parameters are invalid
+        @throws FormatError if the key does not belong to the parameters (level, form, range)
+        */
+        static Context from_public_key(const Params &params, const seal::PublicKey &public_key);
+
+        /**
         Loads a context written by to_bytes (with or without the secret key).
         @throws FormatError if the bytes are truncated, corrupted or not a context
         @throws ParameterError if the stored parameters are insecure

@@ -281,9 +281,13 @@ namespace fhto
         static constexpr char kKeygenTag[] = "fhto.keygen.v1";
         static constexpr char kEncryptTag[] = "fhto.encrypt.v1";
         static constexpr char kBatchTag[] = "fhto.batch.v1";
-        const char *tag = purpose == SeedPurpose::keygen ? kKeygenTag
+        static constexpr char kPartyTag[] = "fhto.party.v1";
+        static constexpr char kFloodTag[] = "fhto.flood.v1";
+        const char *tag = purpose == SeedPurpose::keygen    ? kKeygenTag
                           : purpose == SeedPurpose::encrypt ? kEncryptTag
-                                                            : kBatchTag;
+                          : purpose == SeedPurpose::batch   ? kBatchTag
+                          : purpose == SeedPurpose::party   ? kPartyTag
+                                                            : kFloodTag;
         const std::size_t tag_len = std::strlen(tag);
 
         std::uint8_t key[sizeof(kEncryptTag) - 1 + 8];

@@ -60,7 +60,9 @@ namespace fhto
     {
         keygen, ///< the PRNGs of key generation (secret key, then the public key's randomness)
         encrypt, ///< the bootstrap seed of one secret-key encryption
-        batch ///< the identifier of a batch encrypted with a seed
+        batch, ///< the identifier of a batch encrypted with a seed
+        party, ///< a multiparty key share's secret, noise and Shamir coefficients
+        flood ///< the flooding noise of a decryption share
     };
 
     /**
@@ -68,7 +70,8 @@ namespace fhto
 
       BLAKE2b-512(key = tag || le64(seed), message = le64(index)), read as 8 little-endian words,
 
-    with tag the ASCII bytes "fhto.keygen.v1", "fhto.encrypt.v1" or "fhto.batch.v1" (no terminator). Distinct
+    with tag the ASCII bytes "fhto.keygen.v1", "fhto.encrypt.v1", "fhto.batch.v1", "fhto.party.v1" or
+    "fhto.flood.v1" (no terminator). Distinct
     (purpose, seed, index) give independent seeds.
 
     For reproducible studies and tests only: 64 bits of seed are far too little secret entropy

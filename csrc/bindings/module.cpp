@@ -65,4 +65,5 @@ PYBIND11_MODULE(_core, m)
     pybind11::register_exception_translator(&fhto::bindings::translate);
     fhto::bindings::bind_context(m);
     fhto::bindings::bind_codec(m);
+    fhto::bindings::bind_multiparty(m);
 }

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from . import _core
 from .engine import Accumulator, EncryptedUpdate, KeySet, PublicContext, aggregate
-from . import errors
+from . import errors, multiparty
 from .errors import *  # noqa: F401,F403 (the hierarchy is part of the public API)
-from .params import AGGREGATION, COMPACT, CONSERVATIVE, PRESETS, SECURITY_BOUNDS, Params, get_params
+from .params import AGGREGATION, COMPACT, CONSERVATIVE, PRESETS, THRESHOLD, SECURITY_BOUNDS, Params, get_params
 
 __version__ = "0.1.0"
 SEAL_VERSION: str = _core.SEAL_VERSION
@@ -23,6 +23,7 @@ __all__ = [
     "AGGREGATION",
     "COMPACT",
     "CONSERVATIVE",
+    "THRESHOLD",
     "SECURITY_BOUNDS",
     "get_params",
     "KeySet",

@@ -120,7 +120,9 @@ def _study_config(args: argparse.Namespace, hospitals: Optional[int] = None):
         patience=args.patience,
         decay=args.decay,
         early_stopping=args.early_stopping,
-        threshold=args.threshold,
+        threshold=args.decision_threshold,
+        keys=args.keys,
+        key_threshold=args.key_threshold,
         preset=args.preset,
         seed=args.seed,
         out=args.out,
@@ -166,6 +168,9 @@ def flower(args: argparse.Namespace) -> int:
         raise ParameterError(f"--hospitals {args.hospitals} disagrees with --local {args.local}; give --local alone")
     if args.csv and len(args.csv) != args.local:
         raise ParameterError(f"--local {args.local} needs one --csv file per hospital; got {len(args.csv)}")
+    if args.keys != "shared":
+        raise ParameterError("fhto flower runs with the shared key set only for now; run multiparty keys "
+                             "(--keys threshold) in process with fhto run")
     config = _study_config(args, hospitals=None if args.csv else args.local)
     options = FlowerOptions(validation=args.validation)
     # SIGTERM (a scheduler stopping the job) unwinds like Ctrl-C, so every Flower process is stopped.
@@ -239,6 +244,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 
+def _key_threshold(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"--threshold is the number of hospitals that decrypt together (an integer); got {text!r} "
+            "(the decision-threshold rule is --decision-threshold)"
+        ) from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"--threshold must be at least 1; got {value}")
+    return value
+
+
 def _study_options(p: argparse.ArgumentParser, d) -> None:
     """The study's options (fhto run and fhto flower share them; defaults from StudyConfig ``d``)."""
     g = p.add_argument_group("data")
@@ -281,10 +299,16 @@ def _study_options(p: argparse.ArgumentParser, d) -> None:
     g.add_argument("--decay", type=float, default=d.decay, help="eta_0 decay factor (default %(default)s)")
     g.add_argument("--early-stopping", type=_positive, default=d.early_stopping,
                    help="stop after this many rounds without validation-loss improvement (default %(default)s)")
-    g.add_argument("--threshold", choices=["youden", "f1"], default=d.threshold,
+    g.add_argument("--decision-threshold", choices=["youden", "f1"], default=d.threshold,
                    help="how each model's decision threshold is chosen on the validation set (default %(default)s)")
     g = p.add_argument_group("run")
-    g.add_argument("--preset", choices=sorted(PRESETS), default=d.preset, help="CKKS parameter preset (default %(default)s)")
+    g.add_argument("--preset", choices=sorted(PRESETS), default=d.preset,
+                   help="CKKS parameter preset (default %(default)s; 'threshold' with --keys threshold)")
+    g.add_argument("--keys", choices=["shared", "threshold"], default=d.keys,
+                   help="who holds the keys: one key set shared by the hospitals, or multiparty keys the hospitals "
+                        "generate together, t of them decrypting each sum (default %(default)s)")
+    g.add_argument("--threshold", type=_key_threshold, dest="key_threshold",
+                   help="with --keys threshold: how many hospitals decrypt together (default: all of them)")
     g.add_argument("--seed", type=int, default=d.seed,
                    help="random seed of everything, keys and encryption included (default %(default)s); "
                         "for reproducibility, not for production keys")

@@ -16,6 +16,7 @@ __all__ = [
     "LengthMismatchError",
     "FormatError",
     "SecretKeyRequiredError",
+    "DecryptionRefusedError",
     "InputTypeError",
     "ShapeError",
     "DataError",
@@ -49,6 +50,12 @@ class FormatError(FhtoError, ValueError):
 
 class SecretKeyRequiredError(FhtoError, PermissionError):
     """An operation that needs the secret key was asked of a public context."""
+
+
+class DecryptionRefusedError(FhtoError, PermissionError):
+    """A key holder refused to decrypt or to issue a decryption share: not a sum of enough
+    contributions, a sum it already shared, a decrypting set it is not part of, or an exhausted
+    decryption budget."""
 
 
 class InputTypeError(FhtoError, TypeError):

@@ -28,7 +28,7 @@ from typing import Dict, Tuple
 from . import _core
 from .errors import ParameterError
 
-__all__ = ["Params", "PRESETS", "AGGREGATION", "COMPACT", "CONSERVATIVE", "SECURITY_BOUNDS", "get_params"]
+__all__ = ["Params", "PRESETS", "AGGREGATION", "COMPACT", "CONSERVATIVE", "THRESHOLD", "SECURITY_BOUNDS", "get_params"]
 
 #: HomomorphicEncryption.org 128-bit classical bound on log2 q per ring degree.
 SECURITY_BOUNDS: Dict[int, int] = {n: _core.max_secure_coeff_bits(n) for n in (1024, 2048, 4096, 8192, 16384, 32768)}
@@ -134,7 +134,19 @@ COMPACT = Params(4096, (56,), 37, packed=True, name="compact")
 #: double-precision value of 1e10 is only exact to ~1e-6 anyway.
 CONSERVATIVE = Params(8192, (60, 40, 40, 60), 40, name="conservative")
 
-PRESETS: Dict[str, Params] = {"aggregation": AGGREGATION, "compact": COMPACT, "conservative": CONSERVATIVE}
+#: Threshold: multiparty keys (fhto_native.multiparty). N=8192, data modulus two 48-bit primes, a
+#: 60-bit special prime (156 of 218 bits): room for decryption shares' flooding noise wide enough
+#: for 30 bits of statistical security over 2^36 decrypted coefficients, with the mean of 100
+#: hospitals' updates in [-1, 1] still within 1e-6 (docs/MULTIPARTY.md). Public-key uploads,
+#: bit-packed: 24 bytes per value. Range 181 for one party, 362 / parties for two or more.
+THRESHOLD = Params(8192, (48, 48, 60), 86, packed=True, name="threshold")
+
+PRESETS: Dict[str, Params] = {
+    "aggregation": AGGREGATION,
+    "compact": COMPACT,
+    "conservative": CONSERVATIVE,
+    "threshold": THRESHOLD,
+}
 
 
 def get_params(params: "Params | str | None") -> Params:

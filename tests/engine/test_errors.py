@@ -18,6 +18,7 @@ def test_hierarchy_roots_at_one_base_and_matches_builtins():
         errors.ShapeError: ValueError,
         errors.InputTypeError: TypeError,
         errors.SecretKeyRequiredError: PermissionError,
+        errors.DecryptionRefusedError: PermissionError,
         errors.DataError: ValueError,
         errors.StorageError: OSError,
     }

@@ -16,8 +16,9 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 import torch
 
-from .. import KeySet, aggregate
+from .. import aggregate
 from .config import StudyConfig
+from .keys import KeyModel, make_keys
 from .data import (
     TreatmentData,
     check_federation,
@@ -57,7 +58,7 @@ class Cohort:
     mean: np.ndarray
     std: np.ndarray
     arms: Tuple[str, ...]
-    keys: KeySet
+    keys: KeyModel
     summary: DataSummary
     _scoring: Dict[TreatmentData, Tuple[TreatmentData, torch.Tensor]] = field(default_factory=dict, init=False, repr=False)
     _scorer: Optional[torch.nn.Module] = field(default=None, init=False, repr=False)
@@ -153,17 +154,22 @@ def prepare(config: StudyConfig, say: Printer) -> Cohort:
     check_federation(hospitals, min_rows=MIN_HOSPITAL_ROWS)
     names = [f"hospital {i + 1}" for i in range(len(hospitals))]
     warnings = list(study_warnings(hospitals))
-    keys = KeySet.generate(config.preset, seed=derived_seed("keys", config.seed))
+    keys = make_keys(config, names)
+    if keys.kind == "threshold":
+        c = keys.consortium
+        say(f"  multiparty keys: {c.describe()}; round 0 took {keys.generation.seconds:.2f} s")
 
     passes = iter(range(1_000))
 
     def encrypted_sum(vectors: List[np.ndarray]) -> np.ndarray:
         pass_index = next(passes)
         uploads = [
-            keys.encrypt(v, parties=len(vectors), threads=1, seed=derived_seed("standardization", config.seed, pass_index, i))
+            keys.encryptor.encrypt(
+                v, parties=len(vectors), threads=1, seed=derived_seed("standardization", config.seed, pass_index, i)
+            )
             for i, v in enumerate(vectors)
         ]
-        return keys.decrypt(aggregate(uploads, keys.public_context(), threads=1), threads=1)
+        return keys.decrypt_sum(aggregate(uploads, keys.public_context(), threads=1).to_bytes())
 
     t0 = time.perf_counter()
     mean, std = federated_standardization(hospitals, encrypted_sum)

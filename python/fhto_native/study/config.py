@@ -30,6 +30,8 @@ SPLITS = ("iid", "dirichlet", "column", "files")
 
 #: How a model's decision threshold is chosen on the validation set.
 THRESHOLDS = ("youden", "f1")
+#: Who holds the keys: one key set shared by the hospitals, or multiparty keys (t of n decrypt).
+KEY_MODELS = ("shared", "threshold")
 
 _SCHEDULER = AdaptiveLR()
 
@@ -84,6 +86,8 @@ class StudyConfig:
     threshold: str = "youden"
     # encryption and reproducibility
     preset: str = "compact"
+    keys: str = "shared"
+    key_threshold: Optional[int] = None
     seed: int = 0
     # the run
     out: str = _free("fhto-report")
@@ -128,6 +132,17 @@ class StudyConfig:
             raise ParameterError(f"threshold must be one of {', '.join(THRESHOLDS)}; got {self.threshold!r}")
         if self.preset not in PRESETS:
             raise ParameterError(f"preset must be one of {', '.join(sorted(PRESETS))}; got {self.preset!r}")
+        if self.keys not in KEY_MODELS:
+            raise ParameterError(f"keys must be one of {', '.join(KEY_MODELS)}; got {self.keys!r}")
+        if self.keys == "threshold":
+            if self.preset == "compact":  # the default: too narrow for flooding noise
+                set_("preset", "threshold")
+            if self.key_threshold is not None and (
+                isinstance(self.key_threshold, bool) or not isinstance(self.key_threshold, int) or self.key_threshold < 1
+            ):
+                raise ParameterError(f"the key threshold must be a positive integer; got {self.key_threshold!r}")
+        elif self.key_threshold is not None:
+            raise ParameterError("a key threshold applies only to multiparty keys (--keys threshold)")
         if self.timeout is not None and not (self.timeout > 0 and math.isfinite(self.timeout)):
             raise ParameterError(f"timeout must be a positive number of seconds; got {self.timeout}")
         if not (self.dirichlet_alpha > 0 and math.isfinite(self.dirichlet_alpha)):

@@ -28,6 +28,7 @@ from typing import Callable, Dict, List, Optional, Tuple
 import numpy as np
 
 from .._files import make_folder, refused, remove_file, write_atomic
+from ..errors import ParameterError
 from ..fl import checkpoint as checkpoint_file
 from .cohort import Cohort
 from .data import TreatmentData
@@ -63,8 +64,13 @@ def _prepare(
     settings (saved once the SuperNodes' ids are known)."""
     config = cohort.config
     seed = model_seed(config.seed)
+    if cohort.keys.kind != "shared":
+        raise ParameterError(
+            "fhto flower runs with the shared key set only for now; multiparty keys (--keys threshold) run in "
+            "process with fhto run"
+        )
     keys_file, public_file = make_folder(folder / "keys") / "fhto.keys", folder / "keys" / "fhto.pub"
-    cohort.keys.save(keys_file)
+    cohort.keys.keys.save(keys_file)
     cohort.keys.public_context().save(public_file)
     shares = _validation_shares(cohort.validation, len(cohort.hospitals), config.seed)
     nodes: Dict[str, Dict[str, object]] = {}

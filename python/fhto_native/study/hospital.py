@@ -6,11 +6,11 @@ import hashlib
 import json
 import time
 from pathlib import Path
-from typing import Optional
+from typing import Optional, Union
 
 import numpy as np
 
-from .. import KeySet
+from .. import KeySet, PublicContext
 from .._files import remove_file, write_atomic
 from ..errors import FormatError, ParameterError
 from ..fl.protocol import HospitalUpdate, RoundPlan, contribution, update_variance
@@ -37,7 +37,10 @@ class Hospital:
     data: its training rows (never leave this object); rows with censoring weight 0 do not train.
     model_factory: builds the shared architecture.
     mean, std: the federated standardization.
-    keys: the shared key set, or None for plaintext FedAvg (comparison only).
+    keys: what it encrypts with (the shared key set, or the collective public context of multiparty
+        keys), or None for plaintext FedAvg (comparison only).
+    weight_unit: its FedAvg weight is n / weight_unit (1 with a shared key; the total row count
+        with multiparty keys, whose range is narrower). FedAvg divides by the sum of the weights.
     encryption_seed: when set, every encryption's randomness is derived from it, the round's
         training seed and this hospital's name, so a seeded study is reproducible byte for
         byte. For reproducibility only: production keys and encryptions are never seeded.
@@ -53,8 +56,9 @@ class Hospital:
         model_factory: ModelFactory,
         mean: np.ndarray,
         std: np.ndarray,
-        keys: Optional[KeySet],
+        keys: Optional[Union[KeySet, PublicContext]],
         *,
+        weight_unit: float = 1.0,
         encryption_seed: Optional[int] = None,
         state_file: Optional[Path] = None,
         resume: bool = False,
@@ -64,6 +68,7 @@ class Hospital:
             raise ParameterError(f"{name} has no training rows with a known outcome")
         self.name, self.data, self.keys = name, data, keys
         self.encryption_seed = encryption_seed
+        self.weight_unit = float(weight_unit)
         self.model = model_factory()
         self.x = design_matrix(train.X, train.treatment, len(train.arms), mean, std)
         self.y = train.y
@@ -107,7 +112,7 @@ class Hospital:
         if self.keys is None:
             return HospitalUpdate(self.name, plan.round, plain=self.n * vector, seconds=seconds)
         seed = None if self.encryption_seed is None else derived_seed("update", self.encryption_seed, self.name, plan.seed)
-        payload = self.keys.encrypt(vector, weight=self.n, parties=plan.parties, threads=1, seed=seed).to_bytes()
+        payload = self.keys.encrypt(vector, weight=self.n / self.weight_unit, parties=plan.parties, threads=1, seed=seed).to_bytes()
         seconds["encrypt"] = time.perf_counter() - t1
         return HospitalUpdate(self.name, plan.round, payload=payload, seconds=seconds)
 

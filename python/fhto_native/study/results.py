@@ -297,6 +297,8 @@ class StudyResults:
     warnings: List[str] = field(default_factory=list)
     #: where the encrypted method ran and how it was validated
     deployment: str = IN_PROCESS
+    #: who holds the keys: one shared key set, or multiparty threshold keys (and their settings)
+    key_model: Dict[str, Any] = field(default_factory=lambda: {"kind": "shared"})
 
     def method(self, kind: MethodKind) -> Optional[MethodResult]:
         """The (first) method of a kind, or None."""

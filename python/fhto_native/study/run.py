@@ -185,6 +185,7 @@ def run(config: StudyConfig, say: Printer = print, *, encrypted_trainer: Optiona
         config=config.to_dict(),
         data=summary,
         key_set=repr(cohort.keys.public_context()),
+        key_model=cohort.keys.describe(),
         methods=[t.result for t in trained],
         weights_difference=difference,
         policy=policy,

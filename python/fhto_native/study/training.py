@@ -19,7 +19,6 @@ from typing import Callable, Dict, List, Mapping, Optional
 import numpy as np
 
 from .._files import make_folder
-from ..fl.keyholder import KeyHolder
 from ..fl.server import Server
 from ..fl.scheduler import AdaptiveLR
 from ..fl.transport import InProcess
@@ -68,10 +67,11 @@ def train_method(
     """Train one method with the study's protocol and score its selected model."""
     config = cohort.config
     factory = cohort.factory(model_seed(seed))
-    keys = cohort.keys if encrypted else None
+    keys = cohort.keys.encryptor if encrypted else None
+    unit = cohort.keys.weight_unit(sum(len(d) for d in cohort.hospitals))
     states = None if checkpoint is None else make_folder(Path(checkpoint) / "hospitals")
     hospitals = {
-        name: Hospital(name, d, factory, cohort.mean, cohort.std, keys,
+        name: Hospital(name, d, factory, cohort.mean, cohort.std, keys, weight_unit=unit,
                        encryption_seed=derived_seed("encryption", seed, key) if encrypted else None,
                        state_file=None if states is None else states / f"{i}.json", resume=resume)
         for i, (name, d) in enumerate(parties.items())
@@ -85,7 +85,7 @@ def train_method(
         lambda w: cohort.score(w, cohort.validation),
         scheduler,
         public_context=cohort.keys.public_context() if encrypted else None,
-        key_holder=KeyHolder(cohort.keys, min_contributions=min(2, min_hospitals)) if encrypted else None,
+        key_holder=cohort.keys.key_holder(min(2, min_hospitals), unit) if encrypted else None,
         local_epochs=config.local_epochs,
         batch_size=config.batch_size,
         seed=seed,
