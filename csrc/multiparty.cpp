@@ -11,6 +11,7 @@
 #include "symmetric.h"
 #include "seal/util/ntt.h"
 #include "seal/util/polyarithsmallmod.h"
+#include "seal/util/blake2.h"
 #include "seal/util/iterator.h"
 #include "seal/util/rlwe.h"
 #include "seal/util/rns.h"
@@ -447,6 +448,61 @@ namespace fhto
         }
         std::fill(coefficient.begin(), coefficient.end(), 0);
         return rows;
+    }
+
+    std::vector<std::uint64_t> contribution_tag(
+        const Context &context, const BatchView &batch, const Seed &round_key, std::size_t repetitions, int threads)
+    {
+        const auto &moduli = context.seal_context().first_context_data()->parms().coeff_modulus();
+        const std::size_t n = context.values_per_ciphertext();
+        const std::size_t limbs = moduli.size();
+        const std::size_t count = static_cast<std::size_t>(batch.header.ciphertext_count);
+        if (repetitions < 1 || repetitions > 8)
+        {
+            throw ParameterError("tag repetitions must be between 1 and 8");
+        }
+        std::vector<std::vector<u64>> partial(count, std::vector<u64>(repetitions * limbs, 0));
+        detail::parallel_for(count, threads == 0 ? detail::default_threads() : threads, [&](std::size_t k) {
+            auto pool = seal::MemoryManager::GetPool(seal::mm_prof_opt::mm_force_thread_local);
+            check_ciphertext(batch, k);
+            seal::Ciphertext ct(pool);
+            load_ciphertext(context, batch, k, ct);
+            std::uint8_t message[8];
+            for (int b = 0; b < 8; b++)
+            {
+                message[b] = static_cast<std::uint8_t>(static_cast<u64>(k) >> (8 * b));
+            }
+            Seed stream_seed;
+            blake2b(stream_seed.data(), 64, message, 8, round_key.data(), 64);
+            WordStream words(stream_seed);
+            auto &acc = partial[k];
+            for (std::size_t r = 0; r < repetitions; r++)
+            {
+                for (std::size_t p = 0; p < 2; p++)
+                {
+                    for (std::size_t l = 0; l < limbs; l++)
+                    {
+                        const u64 *c = ct.data(p) + l * n;
+                        u64 sum = acc[r * limbs + l];
+                        for (std::size_t i = 0; i < n; i++)
+                        {
+                            const u64 key = uniform_mod(words, moduli[l]);
+                            sum = seal::util::add_uint_mod(sum, seal::util::multiply_uint_mod(key, c[i], moduli[l]), moduli[l]);
+                        }
+                        acc[r * limbs + l] = sum;
+                    }
+                }
+            }
+        });
+        std::vector<u64> tag(repetitions * limbs, 0);
+        for (const auto &acc : partial)
+        {
+            for (std::size_t j = 0; j < tag.size(); j++)
+            {
+                tag[j] = seal::util::add_uint_mod(tag[j], acc[j], moduli[j % limbs]);
+            }
+        }
+        return tag;
     }
 
     int share_word_bits(const Context &context, int round_bits)

@@ -107,6 +107,20 @@ namespace fhto
         const Ring &ring, const std::uint64_t *secret, std::size_t limbs, std::size_t t,
         const std::vector<std::uint64_t> &xs, const Seed &seed);
 
+    /**
+    The linear tag of a batch under a secret tag key (docs/MULTIPARTY.md, "Only sums"): for each of
+    `repetitions` independent keys and each data prime q_l,
+
+        tag[r][l] = sum over ciphertexts k, polynomials p, coefficients i of K[r][k][p][l][i] * c_k[p][l][i] mod q_l,
+
+    with K uniform modulo q_l, read from the Blake2xb stream of BLAKE2b-512(key = round_key,
+    message = le64(k)) in the order r, p, l, i (SEAL's uniform sampling with rejection). Linear in
+    the ciphertexts, so the tag of a sum is the sum of the tags. Returns repetitions * L words.
+    @throws FormatError if a ciphertext is corrupted
+    */
+    std::vector<std::uint64_t> contribution_tag(
+        const Context &context, const BatchView &batch, const Seed &round_key, std::size_t repetitions, int threads);
+
     /** How a decryption share is made. */
     struct ShareOptions
     {

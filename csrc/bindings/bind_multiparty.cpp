@@ -150,6 +150,21 @@ namespace fhto
                 py::arg("ring"), py::arg("secret"), py::arg("limbs"), py::arg("t"), py::arg("xs"), py::arg("seed"));
 
             m.def(
+                "mp_tag",
+                [](const Context &c, const py::buffer &batch_bytes, const py::bytes &round_key, std::size_t repetitions,
+                   int threads) {
+                    ByteView v = byte_view(batch_bytes, "batch");
+                    const BatchView batch = parse_batch(c, v.data, v.size);
+                    Seed key = seed_from_bytes(round_key);
+                    std::vector<std::uint64_t> tag;
+                    {
+                        py::gil_scoped_release release;
+                        tag = contribution_tag(c, batch, key, repetitions, threads);
+                    }
+                    return tag;
+                },
+                py::arg("context"), py::arg("batch"), py::arg("round_key"), py::arg("repetitions"), py::arg("threads") = 0);
+            m.def(
                 "mp_check_asymmetric_against_seal",
                 [](const Context &c, std::size_t trials) {
                     py::gil_scoped_release release;

@@ -9,9 +9,16 @@ decryption budget and a public seed). Each hospital then, on its own machine:
 2. ``public = combine_public_key(consortium, public_shares)``: the collective public key
    ``(sum p_i, a)`` for ``s = sum s_i``, a :class:`~fhto_native.PublicContext` like any other (the
    server's :class:`~fhto_native.Accumulator` sums its ciphertexts unchanged);
-3. t-of-n only: ``share.shamir_messages(public_shares)`` Shamir-shares ``s_i`` to the others, each
-   piece encrypted to its recipient (X25519, HKDF-SHA256, ChaCha20-Poly1305), and
-   ``share.receive_shamir(messages)`` adds up what the others sent.
+3. over pairwise channels relayed by the server (X25519, HKDF-SHA256, ChaCha20-Poly1305): party 1
+   sends every party the consortium's tag key (``share.tag_key_messages``), and for t-of-n each
+   party Shamir-shares ``s_i`` to the others (``share.shamir_messages``); ``share.receive(messages)``
+   takes in what the others sent.
+
+Each upload carries its hospital's :class:`SignedTag`: a tag linear in the ciphertext under the
+tag key (which the server does not hold), signed with the hospital's Ed25519 key. A party shares
+the decryption of a sum only if the sum's tag equals the sum of at least ``min_contributions``
+distinct hospitals' signed tags for the round (:meth:`Party.decryption_share`): a server cannot
+slip in a ciphertext of its own, or one hospital's upload alone.
 
 To decrypt a sum, ``t`` hospitals (all ``n`` for N-of-N) each return a :class:`DecryptionShare`
 (:meth:`Party.decryption_share`), and anyone combines them (:func:`combine`). A share carries
@@ -53,7 +60,8 @@ __all__ = [
     "Consortium",
     "KeyShare",
     "PublicShare",
-    "ShamirMessage",
+    "ChannelMessage",
+    "SignedTag",
     "DecryptionShare",
     "Party",
     "combine_public_key",
@@ -315,15 +323,17 @@ def _presets() -> Dict[str, Params]:
 # -- key shares --------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class PublicShare:
-    """What party ``party`` publishes: p_i and its X25519 public key (for the Shamir exchange)."""
+    """What party ``party`` publishes: p_i, its X25519 public key (its end of the pairwise
+    channels) and its Ed25519 public key (its signature on contribution tags)."""
 
     consortium_id: bytes
     party: int
     exchange_key: bytes
+    signing_key: bytes
     words: np.ndarray = field(repr=False, compare=False)
 
     def to_bytes(self) -> bytes:
-        body = self.consortium_id + struct.pack("<H", self.party) + self.exchange_key + struct.pack(
+        body = self.consortium_id + struct.pack("<H", self.party) + self.exchange_key + self.signing_key + struct.pack(
             "<Q", len(self.words)
         ) + self.words.astype("<u8").tobytes()
         return _frame(b"FHTOMPPS", body)
@@ -333,39 +343,50 @@ class PublicShare:
         r = _Reader(_unframe(b"FHTOMPPS", data, "a public share"), "a public share")
         cid = bytes(r.take(16))
         (party,) = r.unpack("H")
-        key = bytes(r.take(32))
+        key, signing = bytes(r.take(32)), bytes(r.take(32))
         (count,) = r.unpack("Q")
         if count > 1 << 24:
             raise FormatError("a public share claims too many words")
         words = r.words(count)
         r.end()
-        return cls(cid, party, key, words)
+        return cls(cid, party, key, signing, words)
+
+
+#: What a pairwise channel message carries.
+SHAMIR_PIECE, TAG_KEY = 1, 2
 
 
 @dataclass(frozen=True)
-class ShamirMessage:
-    """Party ``sender``'s Shamir share of its secret for ``recipient``, encrypted to the recipient."""
+class ChannelMessage:
+    """A message from party ``sender`` to party ``recipient`` over their pairwise channel,
+    relayed by the server, which cannot read or alter it: ChaCha20-Poly1305 under a key from
+    X25519 between the two parties' exchange keys (HKDF-SHA256), the header as associated data.
+    ``purpose`` is :data:`SHAMIR_PIECE` (a Shamir piece of the sender's secret) or :data:`TAG_KEY`."""
 
     consortium_id: bytes
+    purpose: int
     sender: int
     recipient: int
     nonce: bytes
     ciphertext: bytes = field(repr=False)
 
     def _header(self) -> bytes:
-        return self.consortium_id + struct.pack("<HH", self.sender, self.recipient) + self.nonce
+        return self.consortium_id + struct.pack("<BHH", self.purpose, self.sender, self.recipient) + self.nonce
 
     def to_bytes(self) -> bytes:
-        return _frame(b"FHTOMPSM", self._header() + self.ciphertext)
+        return _frame(b"FHTOMPCM", self._header() + self.ciphertext)
 
     @classmethod
-    def from_bytes(cls, data: Any) -> "ShamirMessage":
-        r = _Reader(_unframe(b"FHTOMPSM", data, "a Shamir message"), "a Shamir message")
+    def from_bytes(cls, data: Any) -> "ChannelMessage":
+        r = _Reader(_unframe(b"FHTOMPCM", data, "a channel message"), "a channel message")
         cid = bytes(r.take(16))
-        sender, recipient = r.unpack("HH")
+        purpose, sender, recipient = r.unpack("BHH")
         nonce = bytes(r.take(12))
         ct = bytes(r.take(len(r.body) - r.at))
-        return cls(cid, sender, recipient, nonce, ct)
+        return cls(cid, purpose, sender, recipient, nonce, ct)
+
+
+ShamirMessage = ChannelMessage
 
 
 def _channel_key(own_private: Any, peer_public: bytes, consortium_id: bytes, sender: int, recipient: int) -> bytes:
@@ -373,44 +394,80 @@ def _channel_key(own_private: Any, peer_public: bytes, consortium_id: bytes, sen
     from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
     from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-    shared = own_private.exchange(X25519PublicKey.from_public_bytes(peer_public))
-    info = b"fhto.shamir.v1" + consortium_id + struct.pack("<HH", sender, recipient)
+    try:
+        shared = own_private.exchange(X25519PublicKey.from_public_bytes(peer_public))
+    except ValueError:  # a low-order point: no shared secret
+        raise FormatError(f"the channel between parties {sender} and {recipient} has an invalid exchange key") from None
+    info = b"fhto.channel.v1" + consortium_id + struct.pack("<HH", sender, recipient)
     return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=info).derive(shared)
 
 
-class KeyShare:
-    """One party's secret: its key share s_i, its X25519 key and, for t-of-n, its Shamir share of s.
+def _seal(share: "KeyShare", peer: "PublicShare", purpose: int, payload: bytes, nonce: bytes) -> ChannelMessage:
+    from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 
-    Held by one hospital only; saved with mode 0600 (:meth:`save`).
+    c = share.consortium
+    key = _channel_key(share._exchange_key(), peer.exchange_key, c.id, share.party, peer.party)
+    m = ChannelMessage(c.id, purpose, share.party, peer.party, nonce, b"")
+    return ChannelMessage(c.id, purpose, share.party, peer.party, nonce,
+                          ChaCha20Poly1305(key).encrypt(nonce, payload, m._header()))
+
+
+def _open(share: "KeyShare", message: ChannelMessage, peers: Dict[int, "PublicShare"], purpose: int) -> bytes:
+    from cryptography.exceptions import InvalidTag
+    from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
+
+    c = share.consortium
+    if message.consortium_id != c.id or message.recipient != share.party or message.purpose != purpose:
+        raise KeyMismatchError(f"a channel message from party {message.sender} is for another consortium, recipient or purpose")
+    if message.sender not in peers or message.sender == share.party:
+        raise KeyMismatchError(f"a channel message names an unknown sender, party {message.sender}")
+    key = _channel_key(share._exchange_key(), peers[message.sender].exchange_key, c.id, message.sender, share.party)
+    try:
+        return ChaCha20Poly1305(key).decrypt(message.nonce, message.ciphertext, message._header())
+    except InvalidTag:
+        raise FormatError(f"the channel message from party {message.sender} fails authentication") from None
+
+
+class KeyShare:
+    """One party's secrets: its key share s_i, its X25519 and Ed25519 keys, the consortium's tag
+    key and, for t-of-n, its Shamir share of s. Held by one hospital only; saved with mode 0600.
+
+    Round 0, at each party: :meth:`generate`, publish :meth:`public_share`; once every public
+    share is in, :meth:`adopt` them (it keeps the others' signing keys), send
+    :meth:`tag_key_messages` (party 1 only) and, for t-of-n, :meth:`shamir_messages`; then
+    :meth:`receive` what the others sent.
     """
 
     def __init__(self, consortium: Consortium, party: int, secret: np.ndarray, public: np.ndarray,
-                 exchange_private: bytes, threshold_secret: Optional[np.ndarray] = None) -> None:
+                 exchange_private: bytes, signing_private: bytes, *, tag_key: Optional[bytes] = None,
+                 signers: Optional[Dict[int, bytes]] = None, threshold_secret: Optional[np.ndarray] = None) -> None:
         self.consortium, self.party = consortium, party
         self._secret, self._public = secret, public
-        self._exchange_private = exchange_private
+        self._exchange_private, self._signing_private = exchange_private, signing_private
+        self.tag_key = tag_key
+        self.signers: Dict[int, bytes] = dict(signers or {})
         self._threshold_secret = threshold_secret
         self._seed: Optional[int] = None
+        self._own_piece: Optional[np.ndarray] = None
+
+    def _random(self, purpose: int, size: int) -> bytes:
+        """Fresh randomness, or (a seeded study) derived from the seed, the party and the purpose."""
+        if self._seed is None:
+            return secrets.token_bytes(size)
+        return _derived(b"fhto.party.v1", self._seed, 8 * self.party + purpose, size)
 
     @classmethod
     def generate(cls, consortium: Consortium, party: int, *, seed: Optional[int] = None) -> "KeyShare":
-        """Sample party ``party``'s (1 to n) secret share and its public share.
-
-        ``seed`` (studies and tests only) makes everything a deterministic function of it.
-        """
+        """Sample party ``party``'s (1 to n) secret share, its public share and its channel and
+        signing keys. ``seed`` (studies and tests only) makes everything a deterministic function of it."""
         if isinstance(party, bool) or not isinstance(party, int) or not 1 <= party <= consortium.parties:
             raise ParameterError(f"party must be an int from 1 to {consortium.parties}; got {party!r}")
-        from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
-
-        s = as_seed(seed)
-        ring = consortium._ring()
-        a = consortium.common_polynomial()
-        key_seed = None if s is None else _derived(b"fhto.party.v1", s, 4 * party)
-        secret, public = _core.mp_generate_key_share(ring, a, key_seed)
-        private = secrets.token_bytes(32) if s is None else _derived(b"fhto.party.v1", s, 4 * party + 1, 32)
-        X25519PrivateKey.from_private_bytes(private)  # validates
-        share = cls(consortium, party, secret, public, private)
-        share._seed = s
+        share = cls(consortium, party, np.zeros(0, np.uint64), np.zeros(0, np.uint64), b"", b"")
+        share._seed = as_seed(seed)
+        key_seed = None if share._seed is None else share._random(0, 64)
+        share._secret, share._public = _core.mp_generate_key_share(consortium._ring(), consortium.common_polynomial(), key_seed)
+        share._exchange_private, share._signing_private = share._random(1, 32), share._random(4, 32)
+        share._exchange_key(), share._signing_key()  # validate
         return share
 
     # -- what it publishes ---------------------------------------------------------------------
@@ -419,78 +476,97 @@ class KeyShare:
 
         return X25519PrivateKey.from_private_bytes(self._exchange_private)
 
+    def _signing_key(self) -> Any:
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+        return Ed25519PrivateKey.from_private_bytes(self._signing_private)
+
     def public_share(self) -> PublicShare:
         from cryptography.hazmat.primitives import serialization
 
-        pub = self._exchange_key().public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-        return PublicShare(self.consortium.id, self.party, pub, self._public)
+        raw = (serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+        return PublicShare(self.consortium.id, self.party, self._exchange_key().public_key().public_bytes(*raw),
+                           self._signing_key().public_key().public_bytes(*raw), self._public)
 
-    # -- t-of-n: the Shamir exchange -----------------------------------------------------------
+    def adopt(self, public_shares: Sequence[PublicShare]) -> Dict[int, PublicShare]:
+        """Check every party's public share and keep their signing keys; returns them by party."""
+        peers = _check_public_shares(self.consortium, public_shares)
+        mine = peers[self.party]
+        if mine.exchange_key != self.public_share().exchange_key or not np.array_equal(mine.words, self._public):
+            raise KeyMismatchError(f"the public share published for party {self.party} is not this party's")
+        self.signers = {p: s.signing_key for p, s in peers.items()}
+        return peers
+
+    # -- round 0 messages ----------------------------------------------------------------------
     def _data_secret(self) -> np.ndarray:
         limbs = len(self.consortium._ring().data_moduli)
         return self._secret[: limbs * self.consortium.n]
 
-    def shamir_messages(self, public_shares: Sequence[PublicShare]) -> Tuple[np.ndarray, List[ShamirMessage]]:
-        """Shamir-share this party's secret (data level) among all n parties.
+    def tag_key_messages(self, public_shares: Sequence[PublicShare]) -> List[ChannelMessage]:
+        """Party 1 draws the consortium's tag key (the key of the contribution tags, which the
+        server never learns) and sends it to every other party; the others send nothing."""
+        peers = self.adopt(public_shares)
+        if self.party != 1:
+            return []
+        self.tag_key = self._random(5, 32)
+        nonces = self._random(6, 12 * len(peers))
+        return [_seal(self, peers[j], TAG_KEY, self.tag_key, nonces[12 * (j - 1):12 * j])
+                for j in sorted(peers) if j != self.party]
 
-        Returns the piece it keeps for itself and one encrypted message per other party.
-        """
-        from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
-
+    def shamir_messages(self, public_shares: Sequence[PublicShare]) -> List[ChannelMessage]:
+        """t-of-n: Shamir-share this party's secret (data level) among all n parties; keeps its
+        own piece and returns one encrypted message per other party."""
         c = self.consortium
-        peers = _check_public_shares(c, public_shares)
+        peers = self.adopt(public_shares)
         ring = c._ring()
-        limbs = len(ring.data_moduli)
         xs = list(range(1, c.parties + 1))
-        coeff_seed = secrets.token_bytes(64) if self._seed is None else _derived(b"fhto.party.v1", self._seed, 4 * self.party + 2)
-        rows = _core.mp_shamir_split(ring, self._data_secret(), limbs, c.threshold, xs, coeff_seed)
-        own = self._exchange_key()
-        messages = []
-        for j, row in zip(xs, rows):
-            if j == self.party:
-                continue
-            key = _channel_key(own, peers[j].exchange_key, c.id, self.party, j)
-            nonce = secrets.token_bytes(12) if self._seed is None else _derived(b"fhto.party.v1", self._seed, 4 * self.party + 3, 12)
-            m = ShamirMessage(c.id, self.party, j, nonce, b"")
-            ct = ChaCha20Poly1305(key).encrypt(nonce, row.astype("<u8").tobytes(), m._header())
-            messages.append(ShamirMessage(c.id, self.party, j, nonce, ct))
-        return rows[self.party - 1], messages
+        rows = _core.mp_shamir_split(ring, self._data_secret(), len(ring.data_moduli), c.threshold, xs, self._random(2, 64))
+        self._own_piece = rows[self.party - 1]
+        nonces = self._random(3, 12 * len(xs))
+        return [_seal(self, peers[j], SHAMIR_PIECE, row.astype("<u8").tobytes(), nonces[12 * (j - 1):12 * j])
+                for j, row in zip(xs, rows) if j != self.party]
 
-    def receive_shamir(self, own_piece: np.ndarray, messages: Sequence[ShamirMessage], public_shares: Sequence[PublicShare]) -> None:
-        """Add up the Shamir pieces every party sent this one: its share of s = sum s_i.
+    def receive(self, messages: Sequence[ChannelMessage], public_shares: Sequence[PublicShare]) -> None:
+        """Take in what the other parties sent in round 0: the tag key (from party 1) and, for
+        t-of-n, their Shamir pieces, which add up to this party's share of s = sum s_i. Nothing is
+        kept unless every message checks out.
 
         Raises
         ------
         FormatError
             A message that fails authentication (altered, or not from its sender), or a piece out of range.
         KeyMismatchError
-            A message for another consortium or another recipient, or a party missing or repeated.
+            A message for another consortium or recipient, or a party missing or repeated.
         """
-        from cryptography.exceptions import InvalidTag
-        from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
-
         c = self.consortium
-        peers = _check_public_shares(c, public_shares)
+        peers = self.adopt(public_shares)
+        tag_key = self.tag_key
+        for m in messages:
+            if m.purpose == TAG_KEY and m.sender == 1:
+                tag_key = _open(self, m, peers, TAG_KEY)
+                if len(tag_key) != 32:
+                    raise FormatError("the tag key message has the wrong length")
+        if tag_key is None:
+            raise KeyMismatchError("no tag key from party 1 among the messages")
+        if c.threshold == c.parties:
+            self.tag_key = tag_key
+            return
+        if self._own_piece is None:
+            raise ParameterError("send this party's Shamir messages (shamir_messages) before receiving the others'")
         ring = c._ring()
         moduli = [np.uint64(q) for q in ring.data_moduli]
-        n = c.n
-        total = np.array(own_piece, dtype=np.uint64).reshape(len(moduli), n)
-        senders = set()
-        own = self._exchange_key()
+        total = np.array(self._own_piece, dtype=np.uint64).reshape(len(moduli), c.n)
+        senders: Set[int] = set()
         for m in messages:
-            if m.consortium_id != c.id or m.recipient != self.party:
-                raise KeyMismatchError(f"a Shamir message from party {m.sender} is for another consortium or recipient")
-            if m.sender in senders or m.sender == self.party or m.sender not in peers:
-                raise KeyMismatchError(f"Shamir messages: party {m.sender} is repeated or unknown")
+            if m.purpose != SHAMIR_PIECE:
+                continue
+            if m.sender in senders:
+                raise KeyMismatchError(f"Shamir messages: party {m.sender} is repeated")
+            plain = _open(self, m, peers, SHAMIR_PIECE)
             senders.add(m.sender)
-            key = _channel_key(own, peers[m.sender].exchange_key, c.id, m.sender, self.party)
-            try:
-                plain = ChaCha20Poly1305(key).decrypt(m.nonce, m.ciphertext, m._header())
-            except InvalidTag:
-                raise FormatError(f"the Shamir message from party {m.sender} fails authentication") from None
-            if len(plain) != 8 * len(moduli) * n:
+            if len(plain) != 8 * len(moduli) * c.n:
                 raise FormatError(f"the Shamir message from party {m.sender} has the wrong length")
-            piece = np.frombuffer(plain, dtype="<u8").astype(np.uint64).reshape(len(moduli), n)
+            piece = np.frombuffer(plain, dtype="<u8").astype(np.uint64).reshape(len(moduli), c.n)
             for j, q in enumerate(moduli):
                 if np.any(piece[j] >= q):
                     raise FormatError(f"the Shamir message from party {m.sender} holds a residue out of range")
@@ -498,18 +574,32 @@ class KeyShare:
         missing = set(peers) - senders - {self.party}
         if missing:
             raise KeyMismatchError(f"Shamir messages missing from parties {sorted(missing)}")
-        self._threshold_secret = total.reshape(-1)
+        # Nothing changes unless every message checked out.
+        self.tag_key, self._threshold_secret, self._own_piece = tag_key, total.reshape(-1), None
 
     @property
     def has_threshold_share(self) -> bool:
         return self._threshold_secret is not None
 
+    # -- contribution tags ---------------------------------------------------------------------
+    def sign_tag(self, public: PublicContext, upload: Any, round: int) -> "SignedTag":
+        """This party's signed tag of its own upload for ``round``."""
+        if self.tag_key is None:
+            raise ParameterError("this key share has no tag key yet (round 0 is not complete)")
+        values = tuple(_core.mp_tag(public._core, as_buffer(upload, "upload"), _round_key(self.consortium, self.tag_key, round),
+                                    TAG_REPETITIONS, 1))
+        unsigned = SignedTag(self.consortium.id, round, self.party, values, b"")
+        return SignedTag(self.consortium.id, round, self.party, values, self._signing_key().sign(unsigned._message()))
+
     # -- files ---------------------------------------------------------------------------------
     def to_bytes(self) -> bytes:
         cons = self.consortium.to_bytes()
         ts = self._threshold_secret
+        signers = b"".join(struct.pack("<H", p) + k for p, k in sorted(self.signers.items()))
         body = (
             struct.pack("<Q", len(cons)) + cons + struct.pack("<H", self.party) + self._exchange_private
+            + self._signing_private + struct.pack("<B", 0 if self.tag_key is None else 1) + (self.tag_key or b"")
+            + struct.pack("<H", len(self.signers)) + signers
             + struct.pack("<Q", len(self._secret)) + self._secret.astype("<u8").tobytes()
             + struct.pack("<Q", len(self._public)) + self._public.astype("<u8").tobytes()
             + struct.pack("<Q", 0 if ts is None else len(ts)) + (b"" if ts is None else ts.astype("<u8").tobytes())
@@ -522,24 +612,34 @@ class KeyShare:
         (clen,) = r.unpack("Q")
         consortium = Consortium.from_bytes(bytes(r.take(clen)))
         (party,) = r.unpack("H")
-        private = bytes(r.take(32))
+        exchange, signing = bytes(r.take(32)), bytes(r.take(32))
+        (has_tag,) = r.unpack("B")
+        if has_tag > 1:
+            raise FormatError("a key share holds an invalid tag-key flag")
+        tag_key = bytes(r.take(32)) if has_tag else None
+        (count,) = r.unpack("H")
+        signers = {}
+        for _ in range(count):
+            (p,) = r.unpack("H")
+            signers[p] = bytes(r.take(32))
         ring = consortium._ring()
         key_words = len(ring.key_moduli) * consortium.n
         data_words = len(ring.data_moduli) * consortium.n
         parts = []
         for want, what in ((key_words, "secret"), (key_words, "public share"), (None, "threshold share")):
-            (count,) = r.unpack("Q")
-            if count not in ((want,) if want else (0, data_words)):
-                raise FormatError(f"a key share's {what} has {count} words; expected {want or data_words}")
-            parts.append(r.words(count) if count else None)
+            (words,) = r.unpack("Q")
+            if words not in ((want,) if want else (0, data_words)):
+                raise FormatError(f"a key share's {what} has {words} words; expected {want or data_words}")
+            parts.append(r.words(words) if words else None)
         r.end()
         _check_residues(parts[0], ring.key_moduli, consortium.n, "a key share")
         _check_residues(parts[1], ring.key_moduli, consortium.n, "a key share")
         if parts[2] is not None:
             _check_residues(parts[2], ring.data_moduli, consortium.n, "a key share")
-        if not 1 <= party <= consortium.parties:
-            raise FormatError(f"a key share names party {party} of {consortium.parties}")
-        return cls(consortium, party, parts[0], parts[1], private, parts[2])
+        if not 1 <= party <= consortium.parties or any(not 1 <= p <= consortium.parties for p in signers):
+            raise FormatError(f"a key share names a party outside 1..{consortium.parties}")
+        return cls(consortium, party, parts[0], parts[1], exchange, signing, tag_key=tag_key, signers=signers,
+                   threshold_secret=parts[2])
 
     def save(self, path: PathLike) -> None:
         """Write the key share to ``path`` with mode 0600, atomically (as :meth:`KeySet.save`)."""
@@ -551,6 +651,57 @@ class KeyShare:
 
     def __repr__(self) -> str:
         return f"KeyShare(party={self.party}, {self.consortium.describe()})"
+
+
+#: Independent tag keys per data prime: two 48-bit primes and two repetitions give 192 bits.
+TAG_REPETITIONS = 2
+
+
+def _round_key(consortium: Consortium, tag_key: bytes, round: int) -> bytes:
+    """The tag key of one round: BLAKE2b-512(key = tag key, message = consortium id || le64(round))."""
+    if isinstance(round, bool) or not isinstance(round, int) or not 0 <= round < 2**64:
+        raise ParameterError(f"round must be an int from 0 to 2**64 - 1; got {round!r}")
+    return hashlib.blake2b(consortium.id + struct.pack("<Q", round), key=tag_key, digest_size=64).digest()
+
+
+@dataclass(frozen=True)
+class SignedTag:
+    """Party ``party``'s tag of its upload for ``round``, signed with its Ed25519 key."""
+
+    consortium_id: bytes
+    round: int
+    party: int
+    values: Tuple[int, ...]
+    signature: bytes = field(repr=False)
+
+    def _message(self) -> bytes:
+        return (b"fhto.tag.v1" + self.consortium_id + struct.pack("<QHH", self.round, self.party, len(self.values))
+                + struct.pack(f"<{len(self.values)}Q", *self.values))
+
+    def to_bytes(self) -> bytes:
+        return _frame(b"FHTOMPTG", self._message()[len(b"fhto.tag.v1"):] + self.signature)
+
+    @classmethod
+    def from_bytes(cls, data: Any) -> "SignedTag":
+        r = _Reader(_unframe(b"FHTOMPTG", data, "a signed tag"), "a signed tag")
+        cid = bytes(r.take(16))
+        rnd, party, count = r.unpack("QHH")
+        if count > 64:
+            raise FormatError("a signed tag claims too many values")
+        values = r.unpack(f"{count}Q") if count else ()
+        signature = bytes(r.take(64))
+        r.end()
+        return cls(cid, rnd, party, tuple(values), signature)
+
+    def verify(self, signing_key: bytes) -> bool:
+        from cryptography.exceptions import InvalidSignature
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+        try:
+            Ed25519PublicKey.from_public_bytes(signing_key).verify(self.signature, self._message())
+        except (InvalidSignature, ValueError):
+            return False
+        return True
 
 
 def _check_public_shares(consortium: Consortium, shares: Sequence[PublicShare]) -> Dict[int, PublicShare]:
@@ -660,7 +811,7 @@ class Party:
                  ledger: Optional[PathLike] = None, seed: Optional[int] = None, threads: Optional[int] = None) -> None:
         c = share.consortium
         if c.threshold < c.parties and not share.has_threshold_share:
-            raise ParameterError("a t-of-n party needs its Shamir share first (KeyShare.receive_shamir)")
+            raise ParameterError("a t-of-n party needs its Shamir share first (KeyShare.receive)")
         if isinstance(min_contributions, bool) or not isinstance(min_contributions, int) or min_contributions < 1:
             raise ParameterError(f"min_contributions must be a positive int; got {min_contributions!r}")
         self.share, self.public, self.min_contributions = share, public, min_contributions
@@ -676,12 +827,18 @@ class Party:
     def party(self) -> int:
         return self.share.party
 
-    def decryption_share(self, data: Any, parties: Sequence[int]) -> DecryptionShare:
+    def decryption_share(self, data: Any, parties: Sequence[int], *, round: Optional[int] = None,
+                         tags: Optional[Sequence[Any]] = None) -> DecryptionShare:
         """This party's share of the decryption of the sum ``data`` by the set ``parties``.
 
         Rules (each refusal is a :class:`DecryptionRefusedError` and issues nothing):
 
         * ``data`` is a sum (mode ``sum``) of at least ``min_contributions`` and at most n contributions;
+        * with tags (every key share that completed round 0 has the tag key): ``tags`` are the
+          signed tags of ``round`` from as many distinct parties as the sum claims contributions,
+          each signature valid, and the sum's own tag equals their sum. So the sum is exactly
+          the sum of those hospitals' uploads: the server cannot add a ciphertext of its own or
+          pass off one hospital's upload, whatever the header claims;
         * this party never shares the same sum twice (whatever the set), so no two shares of one
           sum can be combined to thin out its flooding noise;
         * ``parties`` is exactly t distinct parties (all n for N-of-N) and includes this one;
@@ -717,6 +874,8 @@ class Party:
                 f"party {self.party}'s decryption budget (2^{c.budget_bits} coefficients) would be exceeded: "
                 f"{self.spent} spent, {coefficients} asked; the consortium must generate a new key"
             )
+        if self.share.tag_key is not None:
+            self._check_tags(buf, batch.contributions, round, tags)
         ring = c._ring()
         moduli = ring.data_moduli
         if c.threshold == c.parties:
@@ -734,6 +893,34 @@ class Party:
             c.id, self.public._core.fingerprint, digest, self.party, group, c.round_bits, c.flood_bits,
             batch.value_count, batch.ciphertext_count, payload,
         )
+
+    def _check_tags(self, data: Any, contributions: int, round: Optional[int], tags: Optional[Sequence[Any]]) -> None:
+        c = self.share.consortium
+        if round is None or not tags:
+            raise DecryptionRefusedError(f"party {self.party} shares only sums that come with their contributions' signed tags")
+        parsed = [t if isinstance(t, SignedTag) else SignedTag.from_bytes(t) for t in tags]
+        width = TAG_REPETITIONS * len(c._ring().data_moduli)
+        if any(len(t.values) != width for t in parsed):
+            raise DecryptionRefusedError(f"a tag holds the wrong number of values (expected {width})")
+        senders = [t.party for t in parsed]
+        if len(set(senders)) != len(senders) or len(senders) != contributions:
+            raise DecryptionRefusedError(
+                f"the sum claims {contributions} contributions; its tags come from parties {sorted(senders)} "
+                "(each hospital counts once)"
+            )
+        for t in parsed:
+            if t.consortium_id != c.id or t.round != round:
+                raise DecryptionRefusedError(f"the tag of party {t.party} is for another consortium or round")
+            if t.party not in self.share.signers or not t.verify(self.share.signers[t.party]):
+                raise DecryptionRefusedError(f"the tag of party {t.party} is not signed by it")
+        moduli = self.public._core.coeff_modulus[: len(self.share.consortium._ring().data_moduli)]
+        expected = [sum(t.values[j] for t in parsed) % moduli[j % len(moduli)] for j in range(len(parsed[0].values))]
+        actual = list(_core.mp_tag(self.public._core, data, _round_key(c, self.share.tag_key, round), TAG_REPETITIONS, self.threads))
+        if expected != actual:
+            raise DecryptionRefusedError(
+                f"the sum is not the sum of the uploads of parties {sorted(senders)} for round {round}: its tag does "
+                "not match theirs (a ciphertext was added, left out or altered)"
+            )
 
     def _save_ledger(self) -> None:
         if self._ledger_path is not None:

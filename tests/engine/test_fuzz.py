@@ -181,3 +181,54 @@ def test_fuzz_moved_ciphertexts_are_always_refused(keys, pub):
         expect_clean(acc.add, moved, allow_success=False)
     assert acc.contributions == 1
     np.testing.assert_allclose(keys.decrypt(acc.result()), x, atol=keys.error_bound(1, max_abs=1.0))
+
+
+def reseal_frame(data: bytes) -> bytes:
+    """Recompute a multiparty object's CRC-32C (bytes 12-15, over the header with it zeroed and the body)."""
+    if len(data) < 16:
+        return data
+    head = data[:12] + b"\0\0\0\0"
+    crc = fh._core.crc32c(data[16:], fh._core.crc32c(head))
+    return data[:12] + struct.pack("<I", crc) + data[16:]
+
+
+def test_fuzz_multiparty_loaders(rng):
+    from fhto_native import multiparty as mp
+    from fhto_native.fl.threshold import key_generation
+
+    consortium = mp.Consortium.create(3, 2, seed=41)
+    gen = key_generation(consortium, ["a", "b", "c"], seed=41)
+    share = gen.shares["a"]
+    party = mp.Party(share, gen.public, threads=1)
+    ups = [gen.public.encrypt(rng.uniform(-1, 1, 100), parties=3).to_bytes() for _ in range(2)]
+    total = fh.aggregate(ups, gen.public).to_bytes()
+    tags = [gen.shares[n].sign_tag(gen.public, u, 1).to_bytes() for n, u in zip("ab", ups)]
+    dshare = party.decryption_share(total, [1, 2], round=1, tags=tags)
+    other = mp.Party(gen.shares["b"], gen.public, threads=1).decryption_share(total, [1, 2], round=1, tags=tags)
+    channel = mp.KeyShare.generate(consortium, 1, seed=41)
+    samples = {
+        "consortium": (consortium.to_bytes(), mp.Consortium.from_bytes),
+        "public share": (share.public_share().to_bytes(), mp.PublicShare.from_bytes),
+        "key share": (share.to_bytes(), mp.KeyShare.from_bytes),
+        "decryption share": (dshare.to_bytes(), mp.DecryptionShare.from_bytes),
+        "signed tag": (tags[0], mp.SignedTag.from_bytes),
+        "channel message": (channel.tag_key_messages([s.public_share() for s in gen.shares.values()])[0].to_bytes(),
+                            mp.ChannelMessage.from_bytes),
+    }
+    names = list(samples)
+    cases = max(CASES // 3, 60)
+    for case in range(cases):
+        original, loader = samples[names[case % len(names)]]
+        data = mutate(rng, original)
+        resealed = rng.random() < 0.4
+        if resealed:
+            data = reseal_frame(data)
+        strict = not resealed and data != original
+        expect_clean(loader, data, allow_success=not strict)
+        name = names[case % len(names)]
+        if name == "decryption share":
+            expect_clean(lambda d: mp.combine(consortium, gen.public, total, [d, other]), data, allow_success=not strict)
+        elif name == "signed tag":
+            fresh = mp.Party(gen.shares["a"], gen.public, threads=1)
+            expect_clean(lambda d: fresh.decryption_share(total, [1, 2], round=1, tags=[d, tags[1]]), data,
+                         allow_success=data == original)

@@ -34,6 +34,19 @@ def all_of_three():
     return setup(3, 3, seed=32)
 
 
+ROUND = iter(range(1, 10_000))
+
+
+def signed(gen, rng, count, size=9000, parties=5, senders=None):
+    """``count`` hospitals' updates, their sum and their signed tags for a fresh round."""
+    rnd = next(ROUND)
+    xs = [rng.uniform(-1, 1, size) for _ in range(count)]
+    ups = [gen.public.encrypt(x, parties=parties, threads=1).to_bytes() for x in xs]
+    names = senders or NAMES[:count]
+    tags = [gen.shares[n].sign_tag(gen.public, u, rnd).to_bytes() for n, u in zip(names, ups)]
+    return xs, fh.aggregate(ups, gen.public).to_bytes(), {"round": rnd, "tags": tags}
+
+
 def uploads(public, rng, count, size=9000, parties=5):
     xs = [rng.uniform(-1, 1, size) for _ in range(count)]
     return xs, fh.aggregate([public.encrypt(x, parties=parties, threads=1) for x in xs], public).to_bytes()
@@ -70,9 +83,9 @@ def test_collective_key_is_what_the_shares_imply(all_of_three, rng):
 def test_n_of_n_decrypts_within_its_bound(all_of_three, rng):
     consortium, gen, _ = all_of_three
     members = fresh_parties(gen)
-    xs, data = uploads(gen.public, rng, 3, parties=3)
+    xs, data, ev = signed(gen, rng, 3, parties=3)
     group = [1, 2, 3]
-    shares = [m.decryption_share(data, group).to_bytes() for m in members.values()]
+    shares = [m.decryption_share(data, group, **ev).to_bytes() for m in members.values()]
     values = mp.combine(consortium, gen.public, data, shares)
     error = np.max(np.abs(values - sum(xs)))
     assert 0 < error <= consortium.error_bound(3, public=gen.public, max_abs=1.0)
@@ -83,8 +96,8 @@ def test_any_t_of_n_decrypt_and_t_minus_one_reveal_nothing(three_of_five, rng):
     members = fresh_parties(gen)
     bound = consortium.error_bound(5, public=gen.public, max_abs=1.0)
     for group in ([1, 2, 3], [2, 4, 5], [1, 3, 5]):
-        xs, data = uploads(gen.public, rng, 5)
-        shares = [members[NAMES[i - 1]].decryption_share(data, group) for i in group]
+        xs, data, ev = signed(gen, rng, 5)
+        shares = [members[NAMES[i - 1]].decryption_share(data, group, **ev) for i in group]
         values = mp.combine(consortium, gen.public, data, shares)
         assert np.max(np.abs(values - sum(xs))) <= bound
         # Two of the three shares (the engine's arithmetic, skipping the rules): noise, unrelated to the sum.
@@ -97,19 +110,21 @@ def test_a_party_never_shares_twice_or_outside_its_rules(three_of_five, rng):
     consortium, gen, _ = three_of_five
     members = fresh_parties(gen)
     one = members[NAMES[0]]
-    xs, data = uploads(gen.public, rng, 5)
-    one.decryption_share(data, [1, 2, 3])
+    xs, data, ev = signed(gen, rng, 5)
+    one.decryption_share(data, [1, 2, 3], **ev)
     with pytest.raises(DecryptionRefusedError, match="already issued a share for this sum"):
-        one.decryption_share(data, [1, 2, 3])
+        one.decryption_share(data, [1, 2, 3], **ev)
     with pytest.raises(DecryptionRefusedError, match="already issued"):
-        one.decryption_share(data, [1, 4, 5])  # another set: still the same sum
-    _, other = uploads(gen.public, rng, 5)
+        one.decryption_share(data, [1, 4, 5], **ev)  # another set: still the same sum
+    _, other, ev = signed(gen, rng, 5)
     with pytest.raises(DecryptionRefusedError, match="not in the decrypting set"):
-        one.decryption_share(other, [2, 3, 4])
+        one.decryption_share(other, [2, 3, 4], **ev)
     with pytest.raises(DecryptionRefusedError, match="exactly 3 parties"):
-        one.decryption_share(other, [1, 2])
+        one.decryption_share(other, [1, 2], **ev)
     with pytest.raises(DecryptionRefusedError, match="repeats a party"):
-        one.decryption_share(other, [1, 1, 2])
+        one.decryption_share(other, [1, 1, 2], **ev)
+    with pytest.raises(DecryptionRefusedError, match="come with their contributions' signed tags"):
+        one.decryption_share(other, [1, 2, 3])
     single = gen.public.encrypt(xs[0], parties=5).to_bytes()
     with pytest.raises(DecryptionRefusedError, match="got a public_key batch of 1"):
         one.decryption_share(single, [1, 2, 3])
@@ -127,28 +142,28 @@ def test_the_decryption_budget_is_enforced_and_survives_restarts(tmp_path, rng):
     consortium, gen, _ = setup(3, 3, seed=33, budget_bits=14)  # 2^14 coefficients: two ciphertexts
     ledger = tmp_path / "ledger.json"
     party = mp.Party(gen.shares[NAMES[0]], gen.public, ledger=ledger, threads=1)
-    _, first = uploads(gen.public, rng, 3, size=8192, parties=3)
-    party.decryption_share(first, [1, 2, 3])
+    _, first, ev1 = signed(gen, rng, 3, size=8192, parties=3)
+    party.decryption_share(first, [1, 2, 3], **ev1)
     restarted = mp.Party(gen.shares[NAMES[0]], gen.public, ledger=ledger, threads=1)
     with pytest.raises(DecryptionRefusedError, match="already issued"):
-        restarted.decryption_share(first, [1, 2, 3])
-    _, second = uploads(gen.public, rng, 3, size=8192, parties=3)
-    restarted.decryption_share(second, [1, 2, 3])
-    _, third = uploads(gen.public, rng, 3, size=100, parties=3)
+        restarted.decryption_share(first, [1, 2, 3], **ev1)
+    _, second, ev2 = signed(gen, rng, 3, size=8192, parties=3)
+    restarted.decryption_share(second, [1, 2, 3], **ev2)
+    _, third, ev3 = signed(gen, rng, 3, size=100, parties=3)
     with pytest.raises(DecryptionRefusedError, match=r"budget \(2\^14 coefficients\) would be exceeded"):
-        restarted.decryption_share(third, [1, 2, 3])
+        restarted.decryption_share(third, [1, 2, 3], **ev3)
 
 
 def test_combining_refuses_shares_that_do_not_belong(three_of_five, all_of_three, rng):
     consortium, gen, _ = three_of_five
     members = fresh_parties(gen)
-    _, data = uploads(gen.public, rng, 5)
-    _, other = uploads(gen.public, rng, 5)
-    good = [members[NAMES[i - 1]].decryption_share(data, [1, 2, 3]) for i in (1, 2, 3)]
-    elsewhere = members[NAMES[3]].decryption_share(other, [2, 3, 4])
+    _, data, ev = signed(gen, rng, 5)
+    _, other, ev_other = signed(gen, rng, 5)
+    good = [members[NAMES[i - 1]].decryption_share(data, [1, 2, 3], **ev) for i in (1, 2, 3)]
+    elsewhere = members[NAMES[3]].decryption_share(other, [2, 3, 4], **ev_other)
     with pytest.raises(KeyMismatchError, match="for another ciphertext"):
         mp.combine(consortium, gen.public, data, good[:2] + [elsewhere])
-    later = members[NAMES[4]].decryption_share(data, [1, 2, 5])
+    later = members[NAMES[4]].decryption_share(data, [1, 2, 5], **ev)
     with pytest.raises(KeyMismatchError, match="different decrypting sets"):
         mp.combine(consortium, gen.public, data, good[:2] + [later])
     with pytest.raises(DecryptionRefusedError, match="shares came from"):
@@ -168,7 +183,12 @@ def test_combining_refuses_shares_that_do_not_belong(three_of_five, all_of_three
 def test_a_sum_under_a_foreign_key_with_a_copied_fingerprint_is_refused(three_of_five, rng):
     consortium, gen, _ = three_of_five
     _, foreign_gen, _ = setup(5, 3, seed=34)
-    members = fresh_parties(gen)
+    # Parties that skip the tag check (the range check alone must catch this).
+    members = {}
+    for name, share in gen.shares.items():
+        tagless = mp.KeyShare.from_bytes(share.to_bytes())
+        tagless.tag_key = None
+        members[name] = mp.Party(tagless, gen.public, threads=1)
     xs = [rng.uniform(-1, 1, 5000) for _ in range(5)]
     forged = bytearray(fh.aggregate([foreign_gen.public.encrypt(x, parties=5) for x in xs], foreign_gen.public).to_bytes())
     forged[16:32] = bytes.fromhex(gen.public.fingerprint)
@@ -209,28 +229,65 @@ def test_flooding_noise_has_its_stated_distribution(rng):
     assert abs(f.var() / (4 * (4**w - 1) / 12) - 1) < 0.05
 
 
-def test_shamir_messages_are_authenticated_and_complete(rng):
+def test_channel_messages_are_authenticated_and_complete(rng):
     consortium = mp.Consortium.create(4, 2, seed=35)
     shares = [mp.KeyShare.generate(consortium, i, seed=35) for i in range(1, 5)]
     pubs = [s.public_share() for s in shares]
-    own, messages = shares[0].shamir_messages(pubs)
-    inbox = [m for s in shares[1:] for m in s.shamir_messages(pubs)[1] if m.recipient == 1]
-    tampered = mp.ShamirMessage(inbox[0].consortium_id, inbox[0].sender, 1, inbox[0].nonce,
-                                inbox[0].ciphertext[:-1] + bytes([inbox[0].ciphertext[-1] ^ 1]))
+    sent = {s.party: s.tag_key_messages(pubs) + s.shamir_messages(pubs) for s in shares}
+    inbox = [m for p in (2, 3, 4) for m in sent[p] if m.recipient == 1]
+    assert len(inbox) == 3 and all(m.purpose == mp.SHAMIR_PIECE for m in inbox)
+    first = inbox[0]
+    tampered = mp.ChannelMessage(first.consortium_id, first.purpose, first.sender, 1, first.nonce,
+                                 first.ciphertext[:-1] + bytes([first.ciphertext[-1] ^ 1]))
     with pytest.raises(FormatError, match="fails authentication"):
-        shares[0].receive_shamir(own, [tampered] + inbox[1:], pubs)
-    spoofed = mp.ShamirMessage(inbox[0].consortium_id, inbox[1].sender, 1, inbox[0].nonce, inbox[0].ciphertext)
+        shares[0].receive([tampered] + inbox[1:], pubs)
+    spoofed = mp.ChannelMessage(first.consortium_id, first.purpose, inbox[1].sender, 1, first.nonce, first.ciphertext)
     with pytest.raises(FormatError, match="fails authentication"):
-        shares[0].receive_shamir(own, [spoofed, inbox[0], inbox[2]], pubs)
+        shares[0].receive([spoofed, inbox[0], inbox[2]], pubs)
     with pytest.raises(KeyMismatchError, match="missing from parties"):
-        shares[0].receive_shamir(own, inbox[:2], pubs)
-    with pytest.raises(KeyMismatchError, match="another consortium or recipient"):
-        shares[1].receive_shamir(own, inbox, pubs)
+        shares[0].receive(inbox[:2], pubs)
+    with pytest.raises(KeyMismatchError, match="another consortium, recipient or purpose"):
+        shares[1].receive([m for m in sent[1] if m.recipient == 2] + inbox, pubs)
     assert not shares[0].has_threshold_share
-    shares[0].receive_shamir(own, inbox, pubs)
+    shares[0].receive(inbox, pubs)
     assert shares[0].has_threshold_share
+    with pytest.raises(KeyMismatchError, match="no tag key from party 1"):
+        shares[1].receive([m for p in (1, 3, 4) for m in sent[p] if m.recipient == 2 and m.purpose == mp.SHAMIR_PIECE], pubs)
     with pytest.raises(ParameterError, match="Shamir share first"):
-        mp.Party(shares[1], mp.combine_public_key(consortium, pubs))
+        mp.Party(shares[2], mp.combine_public_key(consortium, pubs))
+    wrong = pubs[:1] + [mp.PublicShare(p.consortium_id, p.party, pubs[0].exchange_key, p.signing_key, p.words) for p in pubs[1:2]] + pubs[2:]
+    with pytest.raises(KeyMismatchError, match="is not this party's"):
+        shares[1].adopt(wrong)
+
+
+def test_a_lying_server_cannot_get_one_hospitals_update_decrypted(three_of_five, rng):
+    consortium, gen, _ = three_of_five
+    members = fresh_parties(gen)
+    rnd = next(ROUND)
+    xs = [rng.uniform(-1, 1, 3000) for _ in range(2)]
+    ups = [gen.public.encrypt(x, parties=5).to_bytes() for x in xs]
+    tags = [gen.shares[NAMES[i]].sign_tag(gen.public, u, rnd).to_bytes() for i, u in enumerate(ups)]
+    # The attack: hospital 1's upload plus the server's own encryption of zeros claims 2 contributions.
+    attack = fh.aggregate([ups[0], gen.public.encrypt(np.zeros(3000), parties=5)], gen.public).to_bytes()
+    one = members[NAMES[0]]
+    for bad_tags, why in (
+        ([tags[0]], "its tags come from parties \\[1\\]"),
+        ([tags[0], tags[0]], "each hospital counts once"),
+        ([tags[0], tags[1]], "its tag does not match theirs"),
+    ):
+        with pytest.raises(DecryptionRefusedError, match=why):
+            one.decryption_share(attack, [1, 2, 3], round=rnd, tags=bad_tags)
+    honest = fh.aggregate(ups, gen.public).to_bytes()
+    with pytest.raises(DecryptionRefusedError, match="another consortium or round"):
+        one.decryption_share(honest, [1, 2, 3], round=rnd + 1, tags=tags)
+    forged = mp.SignedTag.from_bytes(tags[1])
+    forged = mp.SignedTag(forged.consortium_id, forged.round, 3, forged.values, forged.signature)
+    with pytest.raises(DecryptionRefusedError, match="not signed by it"):
+        one.decryption_share(honest, [1, 2, 3], round=rnd, tags=[tags[0], forged.to_bytes()])
+    assert len(one.issued) == 0  # nothing refused was counted
+    shares = [members[NAMES[i - 1]].decryption_share(honest, [1, 2, 3], round=rnd, tags=tags) for i in (1, 2, 3)]
+    assert np.max(np.abs(mp.combine(consortium, gen.public, honest, shares) - xs[0] - xs[1])) <= consortium.error_bound(
+        2, public=gen.public, max_abs=1.0)
 
 
 def test_key_share_files_are_private_atomic_and_checked(tmp_path, three_of_five):
@@ -277,11 +334,11 @@ def test_a_hospital_that_drops_before_decryption_does_not_block_the_round(three_
     members = fresh_parties(gen)
     dropped = {NAMES[0], NAMES[2]}
     holder = ThresholdKeyHolder(consortium, gen.public, members, reachable=lambda: [n for n in NAMES if n not in dropped])
-    xs, data = uploads(gen.public, rng, 5)  # everyone uploaded; two then dropped
-    values = holder.decrypt_sum(data)
+    xs, data, ev = signed(gen, rng, 5)  # everyone uploaded; two then dropped
+    values = holder.decrypt_sum(data, **ev)
     assert np.max(np.abs(values - sum(xs))) <= consortium.error_bound(5, public=gen.public, max_abs=1.0)
     assert holder.log[-1]["parties"] == [NAMES[1], NAMES[3], NAMES[4]]
     dropped.add(NAMES[4])
-    _, data = uploads(gen.public, rng, 5)
+    _, data, ev = signed(gen, rng, 5)
     with pytest.raises(DecryptionRefusedError, match="only 2 key holders are reachable; decrypting needs 3"):
-        holder.decrypt_sum(data)
+        holder.decrypt_sum(data, **ev)

@@ -176,7 +176,9 @@ class HospitalUpdate:
     in ``payload`` (plaintext FedAvg, for comparison, puts that vector in ``plain`` instead).
 
     Only ``hospital`` and ``round`` travel in the clear. ``seconds`` (the hospital's own timings)
-    stays with the in-process object and is not part of the wire form.
+    stays with the in-process object and is not part of the wire form; so, for now, does ``tag``
+    (with multiparty keys: the hospital's signed linear tag of its upload, which the key holders
+    check the sum against; the Flower deployment runs with the shared key only).
     """
 
     hospital: str
@@ -184,6 +186,7 @@ class HospitalUpdate:
     payload: Optional[bytes] = None  #: bytes-like: a received update holds a view of its message
     plain: Optional[np.ndarray] = None
     seconds: Dict[str, float] = field(default_factory=dict)
+    tag: Optional[bytes] = None
 
     def header(self, error: Type[Exception] = ParameterError) -> dict:
         """The plaintext fields, checked; a bad one raises ``error`` naming it."""

@@ -204,7 +204,11 @@ class Server:
             return summed_updates, None, seconds, sizes, refused
         summed = acc.result().to_bytes()
         t1 = time.perf_counter()
-        total = self.key_holder.decrypt_sum(summed)
+        tags = [u.tag for u in summed_updates if u.tag is not None]
+        if tags:  # multiparty keys: the key holders check the sum against the hospitals' signed tags
+            total = self.key_holder.decrypt_sum(summed, tags=tags, round=summed_updates[0].round)
+        else:
+            total = self.key_holder.decrypt_sum(summed)
         seconds["aggregate"] = t1 - t0
         seconds["decrypt"] = time.perf_counter() - t1
         sizes["sum"] = len(summed)

@@ -1,10 +1,10 @@
 """Multiparty keys in a federation: key generation as a round-0 exchange, decryption by shares.
 
 Round 0 (:func:`key_generation`): every hospital samples its key share and sends its public share
-to the server, which broadcasts them; every party combines the collective public key itself. For
-t-of-n each hospital then sends, through the server, one Shamir piece to each other hospital,
-encrypted to it (the server relays bytes it cannot read). No party, the server included, ever
-holds the secret key.
+to the server, which broadcasts them; every party combines the collective public key itself.
+Then, through the server, over pairwise encrypted channels it relays but cannot read, hospital 1
+sends every other hospital the tag key, and for t-of-n each hospital sends one Shamir piece of its
+secret to each other hospital. No party, the server included, ever holds the secret key.
 
 Each round's sum is decrypted by :class:`ThresholdKeyHolder`: it picks t reachable hospitals
 (all n for N-of-N), asks each for its decryption share of the sum and combines them. A hospital
@@ -20,7 +20,7 @@ import numpy as np
 
 from ..engine import PublicContext
 from ..errors import DecryptionRefusedError, ParameterError
-from ..multiparty import Consortium, DecryptionShare, KeyShare, Party, PublicShare, ShamirMessage, combine, combine_public_key
+from ..multiparty import ChannelMessage, Consortium, DecryptionShare, KeyShare, Party, PublicShare, combine, combine_public_key
 
 __all__ = ["KeyGeneration", "key_generation", "ThresholdKeyHolder"]
 
@@ -71,15 +71,15 @@ def key_generation(consortium: Consortium, names: Sequence[str], *, seed: Option
     for name in names:
         traffic[name] += len(published[name]) + sum(len(b) for other, b in published.items() if other != name)
     public = combine_public_key(consortium, broadcast)
+    outgoing = {name: [m.to_bytes() for m in shares[name].tag_key_messages(broadcast)] for name in names}
     if consortium.threshold < consortium.parties:
-        outgoing = {name: shares[name].shamir_messages(broadcast) for name in names}
         for name in names:
-            traffic[name] += sum(len(m.to_bytes()) for m in outgoing[name][1])
-        for name, share in shares.items():
-            inbox = [ShamirMessage.from_bytes(m.to_bytes()) for other in names for m in outgoing[other][1]
-                     if m.recipient == share.party]
-            traffic[name] += sum(len(m.to_bytes()) for m in inbox)
-            share.receive_shamir(outgoing[name][0], inbox, broadcast)
+            outgoing[name] += [m.to_bytes() for m in shares[name].shamir_messages(broadcast)]
+    messages = [ChannelMessage.from_bytes(b) for name in names for b in outgoing[name]]
+    for name, share in shares.items():
+        inbox = [m for m in messages if m.recipient == share.party]
+        traffic[name] += sum(len(b) for b in outgoing[name]) + sum(len(m.to_bytes()) for m in inbox)
+        share.receive(inbox, broadcast)
     return KeyGeneration(consortium, public, shares, time.perf_counter() - t0, traffic)
 
 
@@ -104,8 +104,9 @@ class ThresholdKeyHolder:
         self.reachable = reachable or (lambda: list(self.parties))
         self.log: List[Dict[str, object]] = []
 
-    def decrypt_sum(self, data: bytes) -> np.ndarray:
-        """The plaintext of an encrypted sum, from t reachable hospitals' shares.
+    def decrypt_sum(self, data: bytes, *, tags: Optional[Sequence[bytes]] = None, round: Optional[int] = None) -> np.ndarray:
+        """The plaintext of an encrypted sum, from t reachable hospitals' shares; ``tags`` are the
+        signed tags of the summed uploads of ``round``, which each hospital checks the sum against.
 
         Raises
         ------
@@ -123,7 +124,7 @@ class ThresholdKeyHolder:
         t0 = time.perf_counter()
         shares: List[DecryptionShare] = []
         for name in chosen:
-            raw = self.parties[name].decryption_share(data, group).to_bytes()
+            raw = self.parties[name].decryption_share(data, group, round=round, tags=tags).to_bytes()
             shares.append(DecryptionShare.from_bytes(raw))
         t1 = time.perf_counter()
         values = combine(c, self.public, data, shares, threads=1)

@@ -145,6 +145,10 @@ def _load(config: StudyConfig, say: Printer) -> Tuple[Optional[TreatmentData], L
     return full, hospitals, validation, test, how
 
 
+#: The first round number of the standardization passes' contribution tags (training uses 1, 2, ...).
+STANDARDIZATION_ROUNDS = 1 << 62
+
+
 def prepare(config: StudyConfig, say: Printer) -> Cohort:
     """Load, hold out, split, weight, check and standardize (see the module docstring)."""
     full, hospitals, validation, test, how = _load(config, say)
@@ -166,10 +170,15 @@ def prepare(config: StudyConfig, say: Printer) -> Cohort:
         uploads = [
             keys.encryptor.encrypt(
                 v, parties=len(vectors), threads=1, seed=derived_seed("standardization", config.seed, pass_index, i)
-            )
+            ).to_bytes()
             for i, v in enumerate(vectors)
         ]
-        return keys.decrypt_sum(aggregate(uploads, keys.public_context(), threads=1).to_bytes())
+        # Multiparty keys: each hospital signs its upload's tag; the standardization passes use
+        # rounds of their own, far above any training round.
+        signers = [keys.tagger(name) for name in names]
+        tags = [sign(u, STANDARDIZATION_ROUNDS + pass_index) for sign, u in zip(signers, uploads) if sign]
+        total = aggregate(uploads, keys.public_context(), threads=1).to_bytes()
+        return keys.decrypt_sum(total, tags=tags or None, round=STANDARDIZATION_ROUNDS + pass_index)
 
     t0 = time.perf_counter()
     mean, std = federated_standardization(hospitals, encrypted_sum)

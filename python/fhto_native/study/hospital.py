@@ -6,7 +6,7 @@ import hashlib
 import json
 import time
 from pathlib import Path
-from typing import Optional, Union
+from typing import Callable, Optional, Union
 
 import numpy as np
 
@@ -41,6 +41,8 @@ class Hospital:
         keys), or None for plaintext FedAvg (comparison only).
     weight_unit: its FedAvg weight is n / weight_unit (1 with a shared key; the total row count
         with multiparty keys, whose range is narrower). FedAvg divides by the sum of the weights.
+    tagger: with multiparty keys, signs the tag of each upload for its round (the key holders
+        check each sum against its contributions' signed tags); None with a shared key.
     encryption_seed: when set, every encryption's randomness is derived from it, the round's
         training seed and this hospital's name, so a seeded study is reproducible byte for
         byte. For reproducibility only: production keys and encryptions are never seeded.
@@ -59,6 +61,7 @@ class Hospital:
         keys: Optional[Union[KeySet, PublicContext]],
         *,
         weight_unit: float = 1.0,
+        tagger: Optional[Callable[[bytes, int], bytes]] = None,
         encryption_seed: Optional[int] = None,
         state_file: Optional[Path] = None,
         resume: bool = False,
@@ -69,6 +72,7 @@ class Hospital:
         self.name, self.data, self.keys = name, data, keys
         self.encryption_seed = encryption_seed
         self.weight_unit = float(weight_unit)
+        self.tagger = tagger
         self.model = model_factory()
         self.x = design_matrix(train.X, train.treatment, len(train.arms), mean, std)
         self.y = train.y
@@ -114,7 +118,8 @@ class Hospital:
         seed = None if self.encryption_seed is None else derived_seed("update", self.encryption_seed, self.name, plan.seed)
         payload = self.keys.encrypt(vector, weight=self.n / self.weight_unit, parties=plan.parties, threads=1, seed=seed).to_bytes()
         seconds["encrypt"] = time.perf_counter() - t1
-        return HospitalUpdate(self.name, plan.round, payload=payload, seconds=seconds)
+        tag = None if self.tagger is None else self.tagger(payload, plan.round)
+        return HospitalUpdate(self.name, plan.round, payload=payload, seconds=seconds, tag=tag)
 
     def _save_state(self) -> None:
         if self.state_file is not None:

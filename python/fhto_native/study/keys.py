@@ -7,7 +7,7 @@ t of them decrypt each sum with shares.
 """
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional, Sequence, Union
+from typing import Any, Callable, Dict, List, Optional, Sequence, Union
 
 import numpy as np
 
@@ -40,8 +40,12 @@ class SharedKeys:
     def key_holder(self, min_contributions: int, weight_unit: float = 1.0) -> KeyHolder:
         return KeyHolder(self.keys, min_contributions=min_contributions)
 
-    def decrypt_sum(self, data: bytes) -> np.ndarray:
+    def decrypt_sum(self, data: bytes, *, tags: Optional[Sequence[bytes]] = None, round: Optional[int] = None) -> np.ndarray:
         return self.keys.decrypt(data, threads=1)
+
+    def tagger(self, name: str) -> None:
+        """A shared key needs no contribution tags."""
+        return None
 
     def weight_unit(self, total_rows: int) -> float:
         """FedAvg weights are n_i / unit; a shared key's range allows the raw row counts."""
@@ -84,8 +88,13 @@ class ThresholdKeys:
         self.holders.append(holder)
         return _Rescaled(holder, weight_unit)
 
-    def decrypt_sum(self, data: bytes) -> np.ndarray:
-        return self.key_holder(2).decrypt_sum(data)
+    def decrypt_sum(self, data: bytes, *, tags: Optional[Sequence[bytes]] = None, round: Optional[int] = None) -> np.ndarray:
+        return self.key_holder(2).decrypt_sum(data, tags=tags, round=round)
+
+    def tagger(self, name: str) -> Callable[[bytes, int], bytes]:
+        """What hospital ``name`` signs its uploads with: its tag of the upload for a round."""
+        share, public = self.generation.shares[name], self.generation.public
+        return lambda upload, round: share.sign_tag(public, upload, round).to_bytes()
 
     def weight_unit(self, total_rows: int) -> float:
         """FedAvg weights are n_i / N (N the total rows, public after standardization): the
@@ -106,8 +115,8 @@ class _Rescaled:
     def __init__(self, holder: ThresholdKeyHolder, unit: float) -> None:
         self.holder, self.unit = holder, float(unit)
 
-    def decrypt_sum(self, data: bytes) -> np.ndarray:
-        values = self.holder.decrypt_sum(data)
+    def decrypt_sum(self, data: bytes, *, tags: Optional[Sequence[bytes]] = None, round: Optional[int] = None) -> np.ndarray:
+        values = self.holder.decrypt_sum(data, tags=tags, round=round)
         return values * self.unit if self.unit != 1.0 else values
 
 

@@ -72,6 +72,7 @@ def train_method(
     states = None if checkpoint is None else make_folder(Path(checkpoint) / "hospitals")
     hospitals = {
         name: Hospital(name, d, factory, cohort.mean, cohort.std, keys, weight_unit=unit,
+                       tagger=cohort.keys.tagger(name) if encrypted else None,
                        encryption_seed=derived_seed("encryption", seed, key) if encrypted else None,
                        state_file=None if states is None else states / f"{i}.json", resume=resume)
         for i, (name, d) in enumerate(parties.items())
