@@ -20,32 +20,36 @@ Per ciphertext, one thread, 3 parties, N-of-N, both libraries in one run:
 
   - ``encrypt``: ``public.encrypt(x, parties=3, threads=1).to_bytes()`` (encode, public-key
     encryption and the bit-packed wire format);
+  - ``tag``: ``KeyShare.sign_tag(public, upload, round)``, the hospital's signed linear tag of
+    its upload, which the parties check each sum against before they share it (OpenFHE has no
+    counterpart);
   - ``add``: ``Accumulator.add`` of a second upload's bytes into a running sum that holds the
     first (each round's setup builds that sum, untimed): checks, unpacking and the addition;
   - ``share``: the share arithmetic, ``_core.mp_decryption_share`` on the sum's bytes (loading
     the sum, ``c1 * s_i``, the flooding noise, the rounding and packing), repeated on one sum;
-  - ``share (Party)``: ``Party.decryption_share``, the public API, which adds the rules each
-    party enforces (SHA-256 of the sum, header checks, the ledger); a party shares a sum only
-    once, so each round's setup makes a new ``Party`` (untimed);
+  - ``share (Party)``: ``Party.decryption_share(sum, parties, round=..., tags=...)``, the public
+    API, which adds the rules each party enforces (header checks, SHA-256 of the sum, the three
+    signed tags checked against the sum's own tag, the ledger); a party shares a sum only once,
+    so each round's setup makes a new ``Party`` (untimed);
   - ``combine``: ``multiparty.combine`` of the 3 shares (checks, decoding, the range check).
 
 Rows are compared per value, values per second on one core: FHTO's time per ciphertext over
 8,192, OpenFHE's over 2,048. The ratio is FHTO's values/s over OpenFHE's (above 1: FHTO is
 faster), and FHTO's bytes per value over OpenFHE's (below 1: FHTO is smaller). FHTO's encrypt
 includes writing the wire format and OpenFHE's does not; FHTO's share and combine load the sum
-from bytes and OpenFHE's take it in memory. Nothing about speed is asserted; the combined
-sum is checked against ``Consortium.error_bound``. The table is printed at the end of the run.
+from bytes and OpenFHE's take it in memory. Nothing about speed is asserted; the combined sum is
+checked against ``Consortium.error_bound``. The table is printed at the end of the run.
 
 Targets: uploads and shares at most half OpenFHE's bytes per value; encryption and share
 generation at least 5x OpenFHE's values/s per core. Share generation is judged twice: the
-arithmetic, and the Party API, whose every call also pays a cost that does not depend on the
-sum's length (so one ciphertext is its worst case; ``benchmarks/multiparty/phases.py`` measures
-it at model sizes).
+arithmetic, and the Party API, whose every call also pays costs that do not depend on the sum's
+length (so one ciphertext is its worst case; ``benchmarks/multiparty/phases.py`` measures it at
+model sizes).
 
 Options (environment variables):
 
 * ``FHTO_BENCH_MP_ROUNDS``: rounds of each FHTO benchmark (default 200);
-* ``FHTO_BENCH_OPENFHE_ARGS``: arguments for the OpenFHE script (default
+* ``FHTO_BENCH_OPENFHE_ARGS``: arguments of the OpenFHE script (default
   ``--ciphertexts 50 --repeats 5``, its own defaults).
 """
 from __future__ import annotations
@@ -54,7 +58,6 @@ import json
 import os
 import shlex
 import subprocess
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
@@ -81,27 +84,31 @@ from fhto_native.fl.threshold import KeyGeneration, key_generation  # noqa: E402
 
 PARTIES = 3
 HOSPITALS = ["h1", "h2", "h3"]
+#: The round the hospitals' tags are signed for.
+ROUND = 1
 #: Seed of the hospitals' updates (uniform in [-1, 1], one ciphertext each).
 SEED = 20261129
 
-#: Phase key: (pytest-benchmark group, OpenFHE's phase in the script's JSON, target of FHTO's
-#: values/s over OpenFHE's, or None for informational rows).
-PHASES: Dict[str, Tuple[str, str, Optional[float]]] = {
+#: Phase key: (pytest-benchmark group, OpenFHE's phase in the script's JSON or None where it has
+#: no counterpart, target of FHTO's values/s over OpenFHE's or None for an informational row).
+PHASES: Dict[str, Tuple[str, Optional[str], Optional[float]]] = {
     "encrypt": ("vs-openfhe encrypt (+ serialize for FHTO)", "encrypt", 5.0),
+    "tag": ("vs-openfhe sign the upload's tag (FHTO only)", None, None),
     "add": ("vs-openfhe add one upload into the sum", "add_inplace", None),
     "share": ("vs-openfhe decryption share (arithmetic)", "share_main", 5.0),
     "share_party": ("vs-openfhe decryption share (Party API)", "share_main", 5.0),
     "combine": ("vs-openfhe combine 3 shares + decode", "fusion", None),
 }
-#: Rows of the printed table: (label, phase key).
+#: The printed table's label of each phase.
 LABELS = {
     "encrypt": "encrypt",
+    "tag": "tag + sign an upload",
     "add": "add (into a running sum)",
     "share": "share, arithmetic only",
     "share_party": "share, Party API",
     "combine": "combine 3 shares + decode",
 }
-#: Targets of FHTO's bytes per value over OpenFHE's (at most).
+#: Target of FHTO's bytes per value over OpenFHE's (at most), for uploads and shares.
 BYTES_TARGET = 0.5
 
 
@@ -140,11 +147,13 @@ def run_openfhe() -> dict:
 
 @dataclass
 class Fhto:
-    """FHTO's side: round 0 for three hospitals, one upload each, their sum and its shares."""
+    """FHTO's side: round 0 for three hospitals, one upload and signed tag each, their sum and
+    its three decryption shares."""
 
     gen: KeyGeneration
     updates: List[np.ndarray]
     uploads: List[bytes]
+    tags: List[bytes]
     total: bytes
     shares: List[mp.DecryptionShare]
 
@@ -166,10 +175,12 @@ class Fhto:
         rng = np.random.default_rng(SEED)
         updates = [rng.uniform(-1.0, 1.0, n) for _ in HOSPITALS]
         uploads = [gen.public.encrypt(x, parties=PARTIES, threads=1).to_bytes() for x in updates]
+        tags = [gen.shares[h].sign_tag(gen.public, u, ROUND).to_bytes() for h, u in zip(HOSPITALS, uploads)]
         total = fh.aggregate(uploads, gen.public, threads=1).to_bytes()
         group = list(range(1, PARTIES + 1))
-        shares = [mp.Party(gen.shares[h], gen.public, threads=1).decryption_share(total, group) for h in HOSPITALS]
-        return cls(gen, updates, uploads, total, shares)
+        shares = [mp.Party(gen.shares[h], gen.public, threads=1).decryption_share(total, group, round=ROUND, tags=tags)
+                  for h in HOSPITALS]
+        return cls(gen, updates, uploads, tags, total, shares)
 
 
 @dataclass
@@ -178,9 +189,6 @@ class Comparison:
     openfhe: dict
     seconds: Dict[str, float] = field(default_factory=dict)
     max_error: Optional[float] = None
-
-    def openfhe_values(self) -> int:
-        return int(self.openfhe["parameters"]["slots_used"])
 
     def openfhe_describe(self) -> str:
         p = self.openfhe["parameters"]
@@ -191,11 +199,16 @@ class Comparison:
             f"{self.openfhe['ciphertexts_per_pass']} ciphertexts x {self.openfhe['repeats']} passes"
         )
 
-    def rates(self, phase: str) -> Tuple[Optional[float], float]:
-        """Values per second of FHTO (None before its benchmark ran) and of OpenFHE."""
-        theirs = self.openfhe["phases"][PHASES[phase][1]]["values_per_second"]
+    def theirs(self, phase: str) -> Optional[dict]:
+        """OpenFHE's measurements of the phase (None where it has no counterpart)."""
+        key = PHASES[phase][1]
+        return None if key is None else self.openfhe["phases"][key]
+
+    def rates(self, phase: str) -> Tuple[Optional[float], Optional[float]]:
+        """Values per second of FHTO (None before its benchmark ran) and of OpenFHE (None: no counterpart)."""
+        theirs = self.theirs(phase)
         s = self.seconds.get(phase)
-        return (None if s is None else self.fhto.values / s), theirs
+        return (None if s is None else self.fhto.values / s), (None if theirs is None else theirs["values_per_second"])
 
     def bytes_per_value(self) -> Dict[str, Tuple[float, float]]:
         """Upload and share: (FHTO, OpenFHE) bytes per value."""
@@ -207,24 +220,30 @@ class Comparison:
         }
 
     def record(self, phase: str, benchmark) -> None:
+        """Store FHTO's median and the comparison in the benchmark's extra_info."""
         stats = getattr(benchmark, "stats", None)  # None with --benchmark-disable
         median = stats.stats.median if stats is not None else None
-        theirs = self.openfhe["phases"][PHASES[phase][1]]
+        theirs = self.theirs(phase)
         extra = benchmark.extra_info
-        extra.update(
-            config=self.fhto.describe(), values_per_ciphertext=self.fhto.values,
-            openfhe_call=self.openfhe["phase_calls"][PHASES[phase][1]],
-            openfhe_seconds_per_ciphertext=theirs["seconds_per_ciphertext"],
-            openfhe_values_per_second=theirs["values_per_second"],
-        )
+        extra.update(config=self.fhto.describe(), values_per_ciphertext=self.fhto.values)
+        if theirs is not None:
+            extra.update(
+                openfhe_call=self.openfhe["phase_calls"][PHASES[phase][1]],
+                openfhe_seconds_per_ciphertext=theirs["seconds_per_ciphertext"],
+                openfhe_values_per_second=theirs["values_per_second"],
+            )
         if median is None:
             return
         self.seconds[phase] = median
         ours, theirs_rate = self.rates(phase)
-        extra.update(median_s=median, values_per_second=ours, fhto_over_openfhe=round(ours / theirs_rate, 3))
+        extra.update(median_s=median, values_per_second=ours)
+        if theirs_rate is None:
+            return
+        ratio = ours / theirs_rate
+        extra.update(fhto_over_openfhe=round(ratio, 3))
         target = PHASES[phase][2]
         if target is not None:
-            extra.update(target=target, verdict="met" if ours / theirs_rate >= target else "missed")
+            extra.update(target=target, verdict="met" if ratio >= target else "missed")
 
     def table(self) -> List[str]:
         def us(s: Optional[float]) -> str:
@@ -233,19 +252,22 @@ class Comparison:
         def rate(r: Optional[float]) -> str:
             return "n/a" if r is None else f"{r / 1e6:.2f} M"
 
-        n, m = self.fhto.values, self.openfhe_values()
+        n, m = self.fhto.values, int(self.openfhe["parameters"]["slots_used"])
         rows = [("phase", f"FHTO / {n:,} values", "FHTO values/s", f"OpenFHE / {m:,} values",
                  "OpenFHE values/s", "FHTO / OpenFHE", "target", "result")]
         for phase, label in LABELS.items():
             ours, theirs = self.rates(phase)
-            ratio = None if ours is None else ours / theirs
+            openfhe = self.theirs(phase)
+            ratio = None if ours is None or theirs is None else ours / theirs
             target = PHASES[phase][2]
             verdict = "-" if target is None or ratio is None else (
                 "met" if ratio >= target else f"missed by {target / ratio:.2f}x")
             rows.append((
                 label, us(self.seconds.get(phase)), rate(ours),
-                us(self.openfhe["phases"][PHASES[phase][1]]["seconds_per_ciphertext"]), rate(theirs),
-                "n/a" if ratio is None else f"{ratio:.2f}x", "-" if target is None else f">= {target:g}x", verdict,
+                "-" if openfhe is None else us(openfhe["seconds_per_ciphertext"]),
+                "-" if openfhe is None else rate(theirs),
+                "-" if openfhe is None else "n/a" if ratio is None else f"{ratio:.2f}x",
+                "-" if target is None else f">= {target:g}x", verdict,
             ))
         for what, (ours, theirs) in self.bytes_per_value().items():
             ratio = ours / theirs
@@ -262,7 +284,9 @@ class Comparison:
             out.append("  ".join(cell.ljust(w) if c == 0 else cell.rjust(w) for c, (cell, w) in enumerate(zip(r, widths))))
             if j == 0:
                 out.append("  ".join("-" * w for w in widths))
-        return [f"  {self.fhto.describe()}", f"  {self.openfhe_describe()}", ""] + out
+        tag = len(self.fhto.tags[0])
+        return ([f"  {self.fhto.describe()}", f"  {self.openfhe_describe()}",
+                 f"  FHTO's signed tag: {tag} B per upload, not counted in the upload's bytes", ""] + out)
 
 
 @pytest.fixture(scope="module")
@@ -288,6 +312,18 @@ def test_encrypt(benchmark, comparison: Comparison) -> None:
     benchmark.extra_info.update(upload_bytes=len(upload), bytes_per_value=len(upload) / f.values)
 
 
+def test_tag(benchmark, comparison: Comparison) -> None:
+    """Hospital: the signed tag of its upload for the round."""
+    benchmark.group = PHASES["tag"][0]
+    f = comparison.fhto
+    share = f.gen.shares[HOSPITALS[0]]
+    tag = benchmark.pedantic(lambda: share.sign_tag(f.gen.public, f.uploads[0], ROUND).to_bytes(),
+                             rounds=ROUNDS, warmup_rounds=1, iterations=1)
+    assert tag == f.tags[0]  # a tag is a function of the upload, the round and the keys
+    comparison.record("tag", benchmark)
+    benchmark.extra_info.update(tag_bytes=len(tag))
+
+
 def test_add(benchmark, comparison: Comparison) -> None:
     """Server: deserialize + add a second upload into a running sum holding the first."""
     benchmark.group = PHASES["add"][0]
@@ -303,12 +339,12 @@ def test_add(benchmark, comparison: Comparison) -> None:
 
 
 def test_share(benchmark, comparison: Comparison) -> None:
-    """Party 1: the share arithmetic on the 3-party sum, without the per-sum ledger."""
+    """Party 1: the share arithmetic on the 3-party sum, without the rules or the ledger."""
     benchmark.group = PHASES["share"][0]
     f = comparison.fhto
     c = f.consortium
     secret = f.gen.shares[HOSPITALS[0]]._data_secret()
-    lam = [1] * (len(c.params.coeff_modulus_bits) - 1)
+    lam = [1] * (len(c.params.coeff_modulus_bits) - 1)  # N-of-N: no Lagrange weight; one per data prime
     payload = benchmark.pedantic(
         lambda: _core.mp_decryption_share(f.gen.public._core, f.total, secret, lam, c.flood_bits, c.round_bits, None, 1),
         rounds=ROUNDS, warmup_rounds=1, iterations=1,
@@ -318,7 +354,7 @@ def test_share(benchmark, comparison: Comparison) -> None:
 
 
 def test_share_party(benchmark, comparison: Comparison) -> None:
-    """Party 1: ``Party.decryption_share`` of the 3-party sum; a new Party per round (untimed)."""
+    """Party 1: ``Party.decryption_share`` of the 3-party sum with its tags; a new Party per round (untimed)."""
     benchmark.group = PHASES["share_party"][0]
     f = comparison.fhto
     group = list(range(1, PARTIES + 1))
@@ -326,8 +362,8 @@ def test_share_party(benchmark, comparison: Comparison) -> None:
     def setup():
         return (mp.Party(f.gen.shares[HOSPITALS[0]], f.gen.public, threads=1),), {}
 
-    share = benchmark.pedantic(lambda party: party.decryption_share(f.total, group), setup=setup,
-                               rounds=ROUNDS, warmup_rounds=1, iterations=1)
+    share = benchmark.pedantic(lambda party: party.decryption_share(f.total, group, round=ROUND, tags=f.tags),
+                               setup=setup, rounds=ROUNDS, warmup_rounds=1, iterations=1)
     comparison.record("share_party", benchmark)
     benchmark.extra_info.update(share_bytes=share.nbytes, bytes_per_value=share.nbytes / f.values)
 

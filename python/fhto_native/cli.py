@@ -7,11 +7,13 @@ import resource
 import signal
 import sys
 import time
+from pathlib import Path
 from typing import List, Optional, Tuple
 
 import numpy as np
 
 from . import SEAL_VERSION, __version__
+from ._files import make_folder, refused, write_atomic
 from .engine import Accumulator, KeySet
 from .errors import FhtoError, ParameterError, StorageError
 from .params import PRESETS, get_params
@@ -87,6 +89,88 @@ def keygen(args: argparse.Namespace) -> int:
     print(f"wrote {args.secret} (secret key set, mode 0600) and {args.public} (public context for the server)")
     print(f"{get_params(args.preset).describe()}; fingerprint {keys.fingerprint}")
     return 0
+
+
+def _refuse_overwrite(path: str) -> None:
+    if Path(path).exists():
+        raise ParameterError(f"{path} exists; a secret key share is never overwritten (move it away first)")
+
+
+def keygen_consortium(args: argparse.Namespace) -> int:
+    """Step 1, once, by whoever convenes the consortium: its public description (parameters,
+    size, threshold, decryption budget, the seed of the common polynomial). Send it to every hospital."""
+    from .multiparty import Consortium
+
+    c = Consortium.create(args.parties, args.threshold, args.preset, budget_bits=args.budget_bits)
+    write_atomic(args.out, c.to_bytes())
+    print(f"wrote {args.out}: {c.describe()}; consortium id {c.id.hex()}")
+    return 0
+
+
+def keygen_share(args: argparse.Namespace) -> int:
+    """Step 2, at each hospital: its secret key share (mode 0600, never leaves the hospital) and
+    its public share (publish it to every party, through the server)."""
+    from .multiparty import Consortium, KeyShare
+
+    consortium = Consortium.from_bytes(_read(args.consortium))
+    _refuse_overwrite(args.secret)
+    share = KeyShare.generate(consortium, args.party)
+    share.save(args.secret)
+    public = args.public or f"party-{args.party}.public"
+    write_atomic(public, share.public_share().to_bytes())
+    print(f"wrote {args.secret} (secret key share of party {args.party}, mode 0600) and {public} (publish it)")
+    return 0
+
+
+def keygen_send(args: argparse.Namespace) -> int:
+    """Step 3, at each hospital once every public share is in: the messages for the other parties
+    (hospital 1: the tag key; t-of-n: a Shamir piece for each), encrypted to each recipient.
+    Relay each file ``to-J-from-I.msg`` to party J."""
+    from .multiparty import KeyShare, PublicShare
+
+    share = KeyShare.load(args.secret)
+    publics = [PublicShare.from_bytes(_read(p)) for p in args.publics]
+    messages = share.tag_key_messages(publics)
+    if share.consortium.threshold < share.consortium.parties:
+        messages += share.shamir_messages(publics)
+    share.save(args.secret)  # hospital 1 keeps the tag key it drew
+    outbox = make_folder(args.outbox)
+    for m in messages:
+        write_atomic(outbox / f"to-{m.recipient}-from-{m.sender}-{'tag' if m.purpose == 2 else 'shamir'}.msg", m.to_bytes())
+    print(f"wrote {len(messages)} message(s) to {outbox}")
+    return 0
+
+
+def keygen_receive(args: argparse.Namespace) -> int:
+    """Step 4, at each hospital: take in the messages addressed to it; its key share is then complete."""
+    from .multiparty import ChannelMessage, KeyShare, PublicShare
+
+    share = KeyShare.load(args.secret)
+    publics = [PublicShare.from_bytes(_read(p)) for p in args.publics]
+    share.receive([ChannelMessage.from_bytes(_read(m)) for m in args.messages], publics)
+    share.save(args.secret)
+    what = "its Shamir share of the key and " if share.has_threshold_share else ""
+    print(f"party {share.party}: {what}the tag key received; {args.secret} is complete")
+    return 0
+
+
+def keygen_combine(args: argparse.Namespace) -> int:
+    """Step 5, by anyone (every hospital and the server can check it): the collective public
+    context, from every party's public share. Hospitals encrypt with it; the server sums under it."""
+    from .multiparty import Consortium, PublicShare, combine_public_key
+
+    consortium = Consortium.from_bytes(_read(args.consortium))
+    public = combine_public_key(consortium, [PublicShare.from_bytes(_read(p)) for p in args.publics])
+    public.save(args.out)
+    print(f"wrote {args.out}: the collective public context; fingerprint {public.fingerprint}")
+    return 0
+
+
+def _read(path: str) -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except OSError as exc:
+        raise refused("read", path, exc) from None
 
 
 def _study_config(args: argparse.Namespace, hospitals: Optional[int] = None):
@@ -239,6 +323,38 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--public", default="fhto.pub", help="public context file (default fhto.pub)")
     p.add_argument("--preset", choices=sorted(PRESETS), default="aggregation", help="parameter preset")
     p.set_defaults(func=keygen)
+    steps = p.add_subparsers(dest="step", metavar="STEP",
+                             help="multiparty keys, step by step (no party ever holds the secret key): "
+                                  "consortium, share, send, receive, combine")
+    s = steps.add_parser("consortium", help="1. describe the consortium (once)", description=keygen_consortium.__doc__)
+    s.add_argument("--parties", type=_positive, required=True, help="hospitals holding a key share")
+    s.add_argument("--threshold", type=_key_threshold, help="how many decrypt together (default: all)")
+    s.add_argument("--preset", choices=sorted(PRESETS), default="threshold", help="parameter preset (default %(default)s)")
+    s.add_argument("--budget-bits", type=_positive, default=36,
+                   help="decryption budget: 2^B decrypted coefficients per key (default %(default)s)")
+    s.add_argument("--out", default="consortium.fhto", help="output file (default %(default)s)")
+    s.set_defaults(func=keygen_consortium)
+    s = steps.add_parser("share", help="2. a hospital's key share and public share", description=keygen_share.__doc__)
+    s.add_argument("--consortium", required=True, help="the consortium file of step 1")
+    s.add_argument("--party", type=_positive, required=True, help="this hospital's party number (1 to n)")
+    s.add_argument("--secret", required=True, help="secret key share file to create (mode 0600)")
+    s.add_argument("--public", help="public share file (default party-N.public)")
+    s.set_defaults(func=keygen_share)
+    s = steps.add_parser("send", help="3. a hospital's messages to the others", description=keygen_send.__doc__)
+    s.add_argument("--secret", required=True, help="this hospital's secret key share")
+    s.add_argument("--publics", nargs="+", required=True, help="every party's public share")
+    s.add_argument("--outbox", default="outbox", help="folder for the messages (default %(default)s)")
+    s.set_defaults(func=keygen_send)
+    s = steps.add_parser("receive", help="4. a hospital takes in its messages", description=keygen_receive.__doc__)
+    s.add_argument("--secret", required=True, help="this hospital's secret key share")
+    s.add_argument("--publics", nargs="+", required=True, help="every party's public share")
+    s.add_argument("--messages", nargs="+", required=True, help="the message files addressed to this hospital")
+    s.set_defaults(func=keygen_receive)
+    s = steps.add_parser("combine", help="5. the collective public context", description=keygen_combine.__doc__)
+    s.add_argument("--consortium", required=True, help="the consortium file of step 1")
+    s.add_argument("--publics", nargs="+", required=True, help="every party's public share")
+    s.add_argument("--out", default="collective.pub", help="output file (default %(default)s)")
+    s.set_defaults(func=keygen_combine)
 
     return parser
 

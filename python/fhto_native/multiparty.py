@@ -439,16 +439,16 @@ class KeyShare:
     """
 
     def __init__(self, consortium: Consortium, party: int, secret: np.ndarray, public: np.ndarray,
-                 exchange_private: bytes, signing_private: bytes, *, tag_key: Optional[bytes] = None,
+                 exchange_private: bytes, signing_private: bytes, *, shamir_seed: bytes = b"", tag_key: Optional[bytes] = None,
                  signers: Optional[Dict[int, bytes]] = None, threshold_secret: Optional[np.ndarray] = None) -> None:
         self.consortium, self.party = consortium, party
         self._secret, self._public = secret, public
         self._exchange_private, self._signing_private = exchange_private, signing_private
+        self._shamir_seed = shamir_seed
         self.tag_key = tag_key
         self.signers: Dict[int, bytes] = dict(signers or {})
         self._threshold_secret = threshold_secret
         self._seed: Optional[int] = None
-        self._own_piece: Optional[np.ndarray] = None
 
     def _random(self, purpose: int, size: int) -> bytes:
         """Fresh randomness, or (a seeded study) derived from the seed, the party and the purpose."""
@@ -467,6 +467,7 @@ class KeyShare:
         key_seed = None if share._seed is None else share._random(0, 64)
         share._secret, share._public = _core.mp_generate_key_share(consortium._ring(), consortium.common_polynomial(), key_seed)
         share._exchange_private, share._signing_private = share._random(1, 32), share._random(4, 32)
+        share._shamir_seed = share._random(2, 64)
         share._exchange_key(), share._signing_key()  # validate
         return share
 
@@ -513,15 +514,21 @@ class KeyShare:
         return [_seal(self, peers[j], TAG_KEY, self.tag_key, nonces[12 * (j - 1):12 * j])
                 for j in sorted(peers) if j != self.party]
 
+    def _shamir_rows(self) -> List[np.ndarray]:
+        """f(1), ..., f(n) for this party's Shamir polynomial (its coefficients from the share's own
+        stored seed, so the piece it keeps can be recomputed after a restart)."""
+        c = self.consortium
+        ring = c._ring()
+        return _core.mp_shamir_split(ring, self._data_secret(), len(ring.data_moduli), c.threshold,
+                                     list(range(1, c.parties + 1)), self._shamir_seed)
+
     def shamir_messages(self, public_shares: Sequence[PublicShare]) -> List[ChannelMessage]:
-        """t-of-n: Shamir-share this party's secret (data level) among all n parties; keeps its
-        own piece and returns one encrypted message per other party."""
+        """t-of-n: Shamir-share this party's secret (data level) among all n parties; returns one
+        encrypted message per other party (the piece it keeps is recomputed by :meth:`receive`)."""
         c = self.consortium
         peers = self.adopt(public_shares)
-        ring = c._ring()
         xs = list(range(1, c.parties + 1))
-        rows = _core.mp_shamir_split(ring, self._data_secret(), len(ring.data_moduli), c.threshold, xs, self._random(2, 64))
-        self._own_piece = rows[self.party - 1]
+        rows = self._shamir_rows()
         nonces = self._random(3, 12 * len(xs))
         return [_seal(self, peers[j], SHAMIR_PIECE, row.astype("<u8").tobytes(), nonces[12 * (j - 1):12 * j])
                 for j, row in zip(xs, rows) if j != self.party]
@@ -551,11 +558,9 @@ class KeyShare:
         if c.threshold == c.parties:
             self.tag_key = tag_key
             return
-        if self._own_piece is None:
-            raise ParameterError("send this party's Shamir messages (shamir_messages) before receiving the others'")
         ring = c._ring()
         moduli = [np.uint64(q) for q in ring.data_moduli]
-        total = np.array(self._own_piece, dtype=np.uint64).reshape(len(moduli), c.n)
+        total = np.array(self._shamir_rows()[self.party - 1], dtype=np.uint64).reshape(len(moduli), c.n)
         senders: Set[int] = set()
         for m in messages:
             if m.purpose != SHAMIR_PIECE:
@@ -575,7 +580,7 @@ class KeyShare:
         if missing:
             raise KeyMismatchError(f"Shamir messages missing from parties {sorted(missing)}")
         # Nothing changes unless every message checked out.
-        self.tag_key, self._threshold_secret, self._own_piece = tag_key, total.reshape(-1), None
+        self.tag_key, self._threshold_secret = tag_key, total.reshape(-1)
 
     @property
     def has_threshold_share(self) -> bool:
@@ -598,7 +603,7 @@ class KeyShare:
         signers = b"".join(struct.pack("<H", p) + k for p, k in sorted(self.signers.items()))
         body = (
             struct.pack("<Q", len(cons)) + cons + struct.pack("<H", self.party) + self._exchange_private
-            + self._signing_private + struct.pack("<B", 0 if self.tag_key is None else 1) + (self.tag_key or b"")
+            + self._signing_private + self._shamir_seed + struct.pack("<B", 0 if self.tag_key is None else 1) + (self.tag_key or b"")
             + struct.pack("<H", len(self.signers)) + signers
             + struct.pack("<Q", len(self._secret)) + self._secret.astype("<u8").tobytes()
             + struct.pack("<Q", len(self._public)) + self._public.astype("<u8").tobytes()
@@ -612,7 +617,7 @@ class KeyShare:
         (clen,) = r.unpack("Q")
         consortium = Consortium.from_bytes(bytes(r.take(clen)))
         (party,) = r.unpack("H")
-        exchange, signing = bytes(r.take(32)), bytes(r.take(32))
+        exchange, signing, shamir_seed = bytes(r.take(32)), bytes(r.take(32)), bytes(r.take(64))
         (has_tag,) = r.unpack("B")
         if has_tag > 1:
             raise FormatError("a key share holds an invalid tag-key flag")
@@ -638,7 +643,7 @@ class KeyShare:
             _check_residues(parts[2], ring.data_moduli, consortium.n, "a key share")
         if not 1 <= party <= consortium.parties or any(not 1 <= p <= consortium.parties for p in signers):
             raise FormatError(f"a key share names a party outside 1..{consortium.parties}")
-        return cls(consortium, party, parts[0], parts[1], exchange, signing, tag_key=tag_key, signers=signers,
+        return cls(consortium, party, parts[0], parts[1], exchange, signing, shamir_seed=shamir_seed, tag_key=tag_key, signers=signers,
                    threshold_secret=parts[2])
 
     def save(self, path: PathLike) -> None:

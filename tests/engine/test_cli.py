@@ -203,3 +203,39 @@ def test_a_really_full_disk_is_one_line_and_leaves_no_temporary(private_mounts, 
     assert ".tmp" not in done.stdout, done.stdout
     if command == "keygen":
         assert done.stdout == "" and line.endswith(f"{folder}/k.keys: No space left on device")
+
+
+def test_keygen_steps_build_a_consortium_no_party_holds_the_key_of(tmp_path, capsys):
+    """The per-hospital steps of a real consortium, 2-of-3, each hospital in its own folder."""
+    from fhto_native import multiparty as mp
+
+    run = lambda *argv: main(["keygen", *map(str, argv)])  # noqa: E731
+    consortium = tmp_path / "consortium.fhto"
+    assert run("consortium", "--parties", 3, "--threshold", 2, "--out", consortium) == 0
+    homes = [tmp_path / f"h{i}" for i in (1, 2, 3)]
+    publics = []
+    for i, home in enumerate(homes, 1):
+        home.mkdir()
+        assert run("share", "--consortium", consortium, "--party", i, "--secret", home / "share.key",
+                   "--public", tmp_path / f"party-{i}.public") == 0
+        assert stat.S_IMODE(os.stat(home / "share.key").st_mode) == 0o600
+        publics.append(tmp_path / f"party-{i}.public")
+    code = run("share", "--consortium", consortium, "--party", 1, "--secret", homes[0] / "share.key")
+    assert code == 2 and "is never overwritten" in capsys.readouterr().err
+    relay = tmp_path / "relay"
+    for home in homes:
+        assert run("send", "--secret", home / "share.key", "--publics", *publics, "--outbox", relay) == 0
+    for i, home in enumerate(homes, 1):
+        inbox = sorted(relay.glob(f"to-{i}-from-*.msg"))
+        assert len(inbox) == (2 if i == 1 else 3)  # Shamir pieces from the two others, and the tag key from party 1
+        assert run("receive", "--secret", home / "share.key", "--publics", *publics, "--messages", *inbox) == 0
+    assert run("combine", "--consortium", consortium, "--publics", *publics, "--out", tmp_path / "collective.pub") == 0
+    public = fh.PublicContext.load(tmp_path / "collective.pub")
+    c = mp.Consortium.from_bytes(consortium.read_bytes())
+    shares = [mp.KeyShare.load(home / "share.key") for home in homes]
+    xs = [np.linspace(-1, 1, 1000) * (i + 1) / 4 for i in range(3)]
+    ups = [public.encrypt(x, parties=3).to_bytes() for x in xs]
+    tags = [s.sign_tag(public, u, 7).to_bytes() for s, u in zip(shares, ups)]
+    total = fh.aggregate(ups, public).to_bytes()
+    parts = [mp.Party(s, public).decryption_share(total, [1, 3], round=7, tags=tags) for s in (shares[0], shares[2])]
+    assert np.max(np.abs(mp.combine(c, public, total, parts) - sum(xs))) <= c.error_bound(3, public=public, max_abs=1.0)
