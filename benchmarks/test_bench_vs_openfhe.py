@@ -68,11 +68,12 @@ import pytest
 pytest.importorskip("pytest_benchmark")
 
 ROOT = Path(__file__).resolve().parent.parent
-OPENFHE_PYTHON = ROOT / os.environ.get("OPENFHE_VENV", ".venv-openfhe") / "bin" / "python"
+OPENFHE_VENV = os.environ.get("OPENFHE_VENV", ".venv-openfhe")
+OPENFHE_PYTHON = ROOT / OPENFHE_VENV / "bin" / "python"
 OPENFHE_SCRIPT = ROOT / "benchmarks" / "multiparty" / "openfhe_threshold.py"
 if not OPENFHE_PYTHON.exists():
     pytest.skip(
-        f"OpenFHE's environment is missing ({OPENFHE_PYTHON.relative_to(ROOT)} does not exist); "
+        f"OpenFHE's environment is missing ({OPENFHE_VENV}/bin/python does not exist); "
         "the FHTO-vs-OpenFHE comparison needs it: bash scripts/setup-openfhe.sh",
         allow_module_level=True,
     )

@@ -809,7 +809,7 @@ class Party:
         Optional path of a JSON file recording the sums already shared and the budget spent, so the
         rules hold across restarts (written atomically after each share).
     seed:
-        Studies and tests only: the flooding noise is derived from (seed, ciphertext).
+        Studies and tests only: the flooding noise of its k-th share is derived from (seed, k).
     """
 
     def __init__(self, share: KeyShare, public: PublicContext, *, min_contributions: int = 2,
@@ -887,10 +887,12 @@ class Party:
             secret, lam = self.share._data_secret(), [1] * len(moduli)
         else:
             secret, lam = self.share._threshold_secret, _lagrange(group, self.party, moduli)
+        # A seeded party (studies and tests) derives the noise of its k-th share from (seed, k):
+        # reproducible, and never the same noise twice.
+        seed = None if self.seed is None else int.from_bytes(_derived(b"fhto.flood.v1", self.seed, len(self.issued), 8), "little")
         self.issued.add(digest.hex())
         self.spent += coefficients
         self._save_ledger()
-        seed = None if self.seed is None else int.from_bytes(_derived(b"fhto.flood.v1", self.seed, int.from_bytes(digest[:8], "little"), 8), "little")
         payload = _core.mp_decryption_share(
             self.public._core, buf, secret, lam, c.flood_bits, c.round_bits, seed, self.threads
         )
