@@ -112,6 +112,23 @@ def test_same_seed_same_bytes_other_seed_other_numbers(tmp_path):
     assert (tmp_path / "a" / "final.csv").read_bytes() != (tmp_path / "c" / "final.csv").read_bytes()
 
 
+def test_threshold_keys_match_plaintext_fedavg_and_are_reproducible(tmp_path):
+    """Multiparty keys (3 of 5 hospitals decrypt each sum): the same model as plaintext FedAvg, the
+    key model in results.json, and the same numbers for the same seed."""
+    config = dict(rounds=4, hospitals=5, keys="threshold", key_threshold=3, audit=False,
+                  scheduler_experiment=False, n_boot=100)
+    results = [run(StudyConfig(seed=0, out=str(tmp_path / name), **config), **QUIET) for name in ("a", "b")]
+    first = results[0]
+    assert first.weights_difference is not None and first.weights_difference <= 1e-4
+    aucs = {m.key: m.test.auc for m in first.methods}
+    assert abs(aucs["encrypted"] - aucs["plaintext"]) <= 2e-3
+    recorded = json.loads((tmp_path / "a" / "results.json").read_text())
+    assert recorded["key_model"]["kind"] == "threshold" and recorded["key_model"]["threshold"] == 3
+    assert recorded["config"]["preset"] == "threshold" and recorded["key_model"]["decryptions"] >= 4
+    for table in ("final.csv", "policy.csv", "metrics.csv"):
+        assert (tmp_path / "a" / table).read_bytes() == (tmp_path / "b" / table).read_bytes(), table
+
+
 def test_gbsg2_observed_policy_agrees_with_kaplan_meier_and_propensities_are_estimated(tmp_path):
     results = run(StudyConfig(dataset="gbsg2", seed=1, rounds=6, audit=False, scheduler_experiment=False,
                               n_boot=300, out=str(tmp_path)), **QUIET)
