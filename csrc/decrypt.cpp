@@ -1,5 +1,6 @@
 #include "decrypt.h"
 
+#include <cmath>
 #include <complex>
 #include <vector>
 #include "errors.h"
@@ -22,6 +23,14 @@ namespace fhto
         }
         const std::size_t per_ct = context.values_per_ciphertext();
         const auto &encoder = context.encoder();
+        // What a batch can hold: each of its P contributions was range-checked for its party
+        // budget B, so no value of the sum exceeds P * max_abs_value(B) plus the error bound. A
+        // value beyond that is not a sum of checked contributions (a ciphertext under a foreign
+        // key with a copied fingerprint decodes to noise of the size of q / scale).
+        const std::uint32_t parties = std::max<std::uint32_t>(batch.header.contributions, 1);
+        const std::uint32_t budget = std::max<std::uint32_t>(batch.header.party_budget, 1);
+        const double limit = parties * context.max_abs_value(budget, Mode::symmetric) +
+                             context.error_bound(parties, Mode::public_key);
         detail::parallel_for(
             static_cast<std::size_t>(batch.header.ciphertext_count), threads == 0 ? detail::default_threads() : threads,
             [&](std::size_t k) {
@@ -44,6 +53,17 @@ namespace fhto
                 if (n % 2)
                 {
                     dst[n - 1] = slot_values[n / 2].real();
+                }
+                for (std::size_t j = 0; j < n; j++)
+                {
+                    if (!(std::fabs(dst[j]) <= limit))
+                    {
+                        throw ValueRangeError(
+                            "the decrypted batch is implausible: value " + std::to_string(begin + j) + " has magnitude " +
+                            std::to_string(std::fabs(dst[j])) + ", beyond the " + std::to_string(limit) +
+                            " a sum of " + std::to_string(parties) +
+                            " range-checked contribution(s) can reach (a ciphertext under another key, or altered)");
+                    }
                 }
             });
     }

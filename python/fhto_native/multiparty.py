@@ -509,7 +509,8 @@ class KeyShare:
         peers = self.adopt(public_shares)
         if self.party != 1:
             return []
-        self.tag_key = self._random(5, 32)
+        if self.tag_key is None:  # drawn once: sending again (a restart) sends the same key
+            self.tag_key = self._random(5, 32)
         nonces = self._random(6, 12 * len(peers))
         return [_seal(self, peers[j], TAG_KEY, self.tag_key, nonces[12 * (j - 1):12 * j])
                 for j in sorted(peers) if j != self.party]

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import fhto_native as fh
-from conftest import reseal_context
+from conftest import reseal, reseal_context
 
 
 def test_secret_key_file_round_trip_is_private(keys, tmp_path, rng):
@@ -108,3 +108,15 @@ def test_insecure_stored_parameters_are_refused(keys):
     forged = insecure[:s0] + blob.replace(struct.pack("<Q", 2048), struct.pack("<Q", 1024)) + insecure[e0:]
     with pytest.raises(fh.ParameterError, match="log2 q = 54 bits exceeds the 128-bit security bound of 27 bits for N=1024"):
         fh.PublicContext.from_bytes(reseal_context(forged))
+
+
+def test_a_ciphertext_under_a_foreign_key_with_a_copied_fingerprint_is_refused(keys, other_keys, rng):
+    # Today's headers can be rewritten by anyone (CRC-32C is not a MAC); decryption still refuses
+    # the noise such a batch decodes to, instead of returning it.
+    x = rng.uniform(-1, 1, 5000)
+    forged = bytearray(other_keys.encrypt(x, parties=3).to_bytes())
+    forged[16:32] = bytes.fromhex(keys.fingerprint)
+    with pytest.raises(fh.ValueRangeError, match="implausible"):
+        keys.decrypt(reseal(bytes(forged)))
+    summed = fh.aggregate([keys.encrypt(x, parties=3) for _ in range(3)], keys.public_context())
+    np.testing.assert_allclose(keys.decrypt(summed), 3 * x, atol=keys.error_bound(3, max_abs=1.0))
