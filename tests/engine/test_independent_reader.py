@@ -6,11 +6,17 @@ negacyclic NTT and CKKS decoding are re-implemented below in Python and numpy. T
 makes the inputs through its public API (key generation, encryption, the accumulator) and
 decrypts them for comparison. If the engine and this reader ever disagree, one of them has left
 the specification.
+
+The multiparty objects (section 9) are read the same way: the consortium, public and secret key
+shares, channel message headers, signed tags (their Ed25519 signatures checked with the
+`cryptography` package, the only outside code used) and decryption shares, which the reader
+combines itself into the decrypted sum.
 """
 from __future__ import annotations
 
 import functools
 import hashlib
+import math
 import struct
 from dataclasses import dataclass
 from typing import Optional
@@ -19,6 +25,8 @@ import numpy as np
 import pytest
 
 import fhto_native as fh
+from fhto_native import multiparty as mp
+from fhto_native.fl.threshold import KeyGeneration, key_generation
 
 # -- CRC-32C ---------------------------------------------------------------------------------
 
@@ -410,18 +418,27 @@ def blake2b_single_block(messages: np.ndarray, params: np.ndarray) -> np.ndarray
     return np.stack([h[i] ^ v[i] ^ v[i + 8] for i in range(8)], axis=1)
 
 
-def blake2xb_block(seed: bytes, counter: int) -> bytes:
-    """Refill `counter` of SEAL's Blake2xbPRNG: Blake2xb, 4096 bytes, key = seed, input = le64(counter)."""
-    root = hashlib.blake2b(
-        struct.pack("<Q", counter), key=seed, digest_size=64, fanout=1, depth=1, node_offset=XOF_BLOCK << 32
-    ).digest()
+def blake2xb_blocks(seed: bytes, first: int, count: int) -> np.ndarray:
+    """Refills first … first + count - 1 of SEAL's Blake2xbPRNG as 512 words each, computed
+    together: Blake2xb, 4096 bytes, key = seed, input = le64(counter)."""
+    roots = b"".join(
+        hashlib.blake2b(
+            struct.pack("<Q", counter), key=seed, digest_size=64, fanout=1, depth=1, node_offset=XOF_BLOCK << 32
+        ).digest()
+        for counter in range(first, first + count)
+    )
     leaves = XOF_BLOCK // 64
-    messages = np.tile(np.frombuffer(root, "<u8").astype(np.uint64), (leaves, 1))
+    messages = np.repeat(np.frombuffer(roots, "<u8").astype(np.uint64).reshape(count, 8), leaves, axis=0)
     params = np.empty((leaves, 3), np.uint64)
     params[:, 0] = 64 | (64 << 32)  # digest 64, no key, fanout 0, depth 0, leaf length 64
     params[:, 1] = (XOF_BLOCK << 32) | np.arange(leaves, dtype=np.uint64)  # node offset i, XOF length
     params[:, 2] = 64 << 8  # node depth 0, inner length 64
-    return blake2b_single_block(messages, params).astype("<u8").tobytes()
+    return blake2b_single_block(messages, np.tile(params, (count, 1))).reshape(-1)
+
+
+def blake2xb_block(seed: bytes, counter: int) -> bytes:
+    """Refill `counter` of SEAL's Blake2xbPRNG: Blake2xb, 4096 bytes, key = seed, input = le64(counter)."""
+    return blake2xb_blocks(seed, counter, 1).astype("<u8").tobytes()
 
 
 class Blake2xbStream:
@@ -542,26 +559,36 @@ def decrypt_ciphertext(ct: SealCiphertext, c1: np.ndarray, keys: KeyFile) -> np.
         c1j = np.array([int(v) for v in c1[j]], dtype=object)
         s = np.array([int(v) for v in keys.secret_key[j]], dtype=object)
         residues.append(inverse_ntt((c0 + c1j * s) % q, q))
-    big_q = 1
-    for q in moduli:
-        big_q *= q
-    composed = np.zeros(ct.n, dtype=object)
+    return decode_residues(residues, moduli, ct.scale)
+
+
+def crt_compose(residues: list[np.ndarray], moduli: tuple[int, ...]) -> np.ndarray:
+    """The integers in [0, Q) with the given residues modulo each prime (Python ints)."""
+    big_q = math.prod(moduli)
+    composed = np.zeros(len(residues[0]), dtype=object)
     for q, r in zip(moduli, residues):
         rest = big_q // q
-        composed = (composed + r * (rest * pow(rest, -1, q) % big_q)) % big_q
-    centered = [int(x) - big_q if x >= (big_q + 1) // 2 else int(x) for x in composed]
-    return ckks_decode(np.array([float(x) for x in centered]) / ct.scale)
+        composed = (composed + np.asarray(r, dtype=object) * (rest * pow(rest, -1, q) % big_q)) % big_q
+    return composed
 
 
-def decrypt_batch(data: bytes, keys: KeyFile) -> np.ndarray:
-    """Every value of a batch, read and decrypted from its bytes alone."""
+def decode_residues(residues: list[np.ndarray], moduli: tuple[int, ...], scale: float) -> np.ndarray:
+    """A plaintext's values from its coefficients modulo each prime: CRT, centering, scaling, decoding."""
+    big_q = math.prod(moduli)
+    centered = [int(x) - big_q if x >= (big_q + 1) // 2 else int(x) for x in crt_compose(residues, moduli)]
+    return ckks_decode(np.array([float(x) for x in centered]) / scale)
+
+
+def read_ciphertexts(data: bytes, keys: KeyFile) -> tuple[Batch, list[tuple[SealCiphertext, np.ndarray]]]:
+    """A batch and each of its ciphertexts with its c1 (expanded from the seed when seeded),
+    checked against the key file's parameters."""
     batch = read_batch(data)
     if batch.fingerprint != keys.fingerprint:
         raise ValueError("batch was made under another key set")
     n, moduli = keys.parameters.n, keys.parameters.data_moduli
     if batch.ciphertext_count != -(-batch.value_count // n):
         raise ValueError("ciphertext count does not match the value count")
-    values = []
+    out = []
     for raw in batch.ciphertexts:
         seal = unpack_ciphertext(raw, n, moduli) if batch.packed else raw
         ct = parse_seal_ciphertext(seal)
@@ -573,8 +600,384 @@ def decrypt_batch(data: bytes, keys: KeyFile) -> np.ndarray:
             raise ValueError("ciphertext does not have the level, form or scale of the key set")
         if any((ct.polys[:, j] >= np.uint64(q)).any() for j, q in enumerate(moduli)):
             raise ValueError("ciphertext holds a coefficient at or above its prime")
-        c1 = expand_uniform(ct.seed, n, moduli) if ct.seed is not None else ct.polys[1]
-        values.append(decrypt_ciphertext(ct, c1, keys))
+        out.append((ct, expand_uniform(ct.seed, n, moduli) if ct.seed is not None else ct.polys[1]))
+    return batch, out
+
+
+def decrypt_batch(data: bytes, keys: KeyFile) -> np.ndarray:
+    """Every value of a batch, read and decrypted from its bytes alone."""
+    batch, ciphertexts = read_ciphertexts(data, keys)
+    values = [decrypt_ciphertext(ct, c1, keys) for ct, c1 in ciphertexts]
+    return np.concatenate(values)[: batch.value_count]
+
+
+# -- multiparty formats (section 9) ----------------------------------------------------------
+
+MP_FRAME = struct.Struct("<8sHHI")  # magic, version, reserved, CRC-32C of the whole object
+WORDS_PER_BLOCK = XOF_BLOCK // 8
+TAG_MESSAGE_PREFIX = b"fhto.tag.v1"
+
+
+def read_frame(data: bytes, magic: bytes) -> bytes:
+    """The body of a multiparty object, after checking its 16-byte frame."""
+    if len(data) < MP_FRAME.size:
+        raise ValueError("multiparty object is shorter than its 16-byte frame")
+    got, version, reserved, checksum = MP_FRAME.unpack_from(data)
+    if got != magic:
+        raise ValueError(f"expected magic {magic!r}; got {got!r}")
+    if version != 1 or reserved != 0:
+        raise ValueError(f"{magic.decode()} version {version}, reserved {reserved}")
+    if checksum_with_field_zeroed(data) != checksum:
+        raise ValueError(f"{magic.decode()} checksum mismatch")
+    return data[MP_FRAME.size :]
+
+
+def reframe(magic: bytes, body: bytes) -> bytes:
+    """A frame around ``body`` with a correct checksum (to alter a body past its checksum)."""
+    head = MP_FRAME.pack(magic, 1, 0, 0)
+    return MP_FRAME.pack(magic, 1, 0, crc32c(body, crc32c(head))) + body
+
+
+def data_limbs(prime_count: int) -> int:
+    return prime_count if prime_count == 1 else prime_count - 1
+
+
+@dataclass(frozen=True)
+class ConsortiumRecord:
+    n: int
+    prime_bits: tuple[int, ...]
+    scale_bits: int
+    packed: bool
+    parties: int
+    threshold: int
+    budget_bits: int
+    security_bits: int
+    seed: bytes
+    id: bytes  # the first 16 bytes of SHA-256 of the whole object
+
+    @property
+    def flood_bits(self) -> int:
+        """w, in binary64 arithmetic as the specification writes it."""
+        noise2 = 2.0 * 2.0**self.budget_bits * self.parties * ((1.0 + self.n * self.parties) / 12.0 + 1.0)
+        sigma = math.sqrt(1.04 * noise2) * 2.0 ** (self.security_bits - 1)
+        return math.ceil(math.log2(math.sqrt(3.0) * sigma))
+
+    @property
+    def round_bits(self) -> int:
+        return max(0, self.flood_bits - 8)
+
+
+def read_consortium(data: bytes) -> ConsortiumRecord:
+    r = Cursor(read_frame(data, b"FHTOCONS"), "consortium")
+    n, count = r.unpack("IB")
+    bits = tuple(r.take(count))
+    scale_bits, packed, parties, threshold, budget, security = r.unpack("HBHHBB")
+    seed = r.take(64)
+    r.end_of(len(r.data))
+    if packed > 1 or not 2 <= parties <= 1000 or not 1 <= threshold <= parties:
+        raise ValueError("consortium holds a field out of range")
+    consortium_id = hashlib.sha256(data).digest()[:16]
+    return ConsortiumRecord(n, bits, scale_bits, packed == 1, parties, threshold, budget, security, seed, consortium_id)
+
+
+@dataclass(frozen=True)
+class PublicShareRecord:
+    consortium_id: bytes
+    party: int
+    exchange_key: bytes  # X25519
+    signing_key: bytes  # Ed25519
+    words: np.ndarray  # uint64, K*N: p_i at key level, NTT form
+
+
+def read_public_share(data: bytes) -> PublicShareRecord:
+    r = Cursor(read_frame(data, b"FHTOMPPS"), "public share")
+    cid = r.take(16)
+    (party,) = r.unpack("H")
+    exchange, signing = r.take(32), r.take(32)
+    words = np.frombuffer(r.take(8 * r.u64()), "<u8").astype(np.uint64)
+    r.end_of(len(r.data))
+    return PublicShareRecord(cid, party, exchange, signing, words)
+
+
+@dataclass(frozen=True)
+class KeyShareRecord:
+    consortium: ConsortiumRecord
+    consortium_bytes: bytes
+    party: int
+    exchange_private: bytes
+    signing_private: bytes
+    shamir_seed: bytes
+    tag_key: Optional[bytes]
+    signers: dict[int, bytes]
+    secret: np.ndarray  # uint64, (K, N): s_i, NTT form
+    public: np.ndarray  # uint64, (K, N): p_i
+    threshold_secret: Optional[np.ndarray]  # uint64, (L, N): s'_i for t-of-n, NTT form
+
+
+def read_key_share(data: bytes) -> KeyShareRecord:
+    r = Cursor(read_frame(data, b"FHTOMPSK"), "key share")
+    consortium_bytes = r.take(r.u64())
+    consortium = read_consortium(consortium_bytes)
+    (party,) = r.unpack("H")
+    exchange, signing, shamir_seed = r.take(32), r.take(32), r.take(64)
+    flag = r.u8()
+    if flag > 1:
+        raise ValueError("key share holds an invalid tag-key flag")
+    tag_key = r.take(32) if flag else None
+    signers = {}
+    for _ in range(r.unpack("H")[0]):
+        (p,) = r.unpack("H")
+        signers[p] = r.take(32)
+    n, k = consortium.n, len(consortium.prime_bits)
+    limbs = data_limbs(k)
+    polys = []
+    for allowed in ((k * n,), (k * n,), (0, limbs * n)):
+        count = r.u64()
+        if count not in allowed:
+            raise ValueError(f"key share holds a polynomial of {count} words")
+        polys.append(np.frombuffer(r.take(8 * count), "<u8").astype(np.uint64).reshape(-1, n) if count else None)
+    r.end_of(len(r.data))
+    return KeyShareRecord(
+        consortium, consortium_bytes, party, exchange, signing, shamir_seed, tag_key, signers, *polys
+    )
+
+
+@dataclass(frozen=True)
+class ChannelMessageRecord:
+    consortium_id: bytes
+    purpose: int  # 1 a Shamir piece, 2 the tag key
+    sender: int
+    recipient: int
+    nonce: bytes
+    ciphertext: bytes  # ChaCha20-Poly1305: the plaintext's length, then a 16-byte tag
+    associated_data: bytes  # the header: consortium id to nonce
+
+
+def read_channel_message(data: bytes) -> ChannelMessageRecord:
+    body = read_frame(data, b"FHTOMPCM")
+    r = Cursor(body, "channel message")
+    cid = r.take(16)
+    purpose, sender, recipient = r.unpack("BHH")
+    nonce = r.take(12)
+    return ChannelMessageRecord(cid, purpose, sender, recipient, nonce, body[r.pos :], body[: r.pos])
+
+
+@dataclass(frozen=True)
+class SignedTagRecord:
+    consortium_id: bytes
+    round: int
+    party: int
+    values: tuple[int, ...]  # value r*L + l: repetition r modulo q_l
+    signature: bytes
+    message: bytes  # what the signature covers
+
+
+def read_signed_tag(data: bytes) -> SignedTagRecord:
+    body = read_frame(data, b"FHTOMPTG")
+    r = Cursor(body, "signed tag")
+    cid = r.take(16)
+    rnd, party, count = r.unpack("QHH")
+    if count > 64:
+        raise ValueError("signed tag claims too many values")
+    values = r.unpack(f"{count}Q")
+    signed_end = r.pos
+    signature = r.take(64)
+    r.end_of(len(body))
+    return SignedTagRecord(cid, rnd, party, values, signature, TAG_MESSAGE_PREFIX + body[:signed_end])
+
+
+def signature_is_valid(tag: SignedTagRecord, signing_key: bytes) -> bool:
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    try:
+        Ed25519PublicKey.from_public_bytes(signing_key).verify(tag.signature, tag.message)
+    except InvalidSignature:
+        return False
+    return True
+
+
+@dataclass(frozen=True)
+class DecryptionShareRecord:
+    consortium_id: bytes
+    fingerprint: bytes
+    batch_digest: bytes
+    party: int
+    round_bits: int
+    flood_bits: int
+    value_count: int
+    ciphertext_count: int
+    parties: tuple[int, ...]
+    payload: bytes
+
+
+SHARE_HEADER = struct.Struct("<16s16s32sHBBQQH")
+
+
+def read_decryption_share(data: bytes) -> DecryptionShareRecord:
+    body = read_frame(data, b"FHTOMPDS")
+    r = Cursor(body, "decryption share")
+    cid, fp, digest, party, k, w, values, count, size = r.unpack(SHARE_HEADER.format[1:])
+    parties = r.unpack(f"{size}H")
+    if list(parties) != sorted(set(parties)) or party not in parties:
+        raise ValueError("decryption share names an unsorted or repeating set, or one without its party")
+    return DecryptionShareRecord(cid, fp, digest, party, k, w, values, count, parties, body[r.pos :])
+
+
+def share_word_bits(big_q: int, round_bits: int) -> int:
+    """beta: the bit length of floor((Q - 1 + 2^(k-1)) / 2^k), at least 1."""
+    half = 1 << (round_bits - 1) if round_bits else 0
+    return max(1, ((big_q - 1 + half) >> round_bits).bit_length())
+
+
+def unpack_share(payload: bytes, n: int, bits: int, ciphertexts: int) -> np.ndarray:
+    """(C, N) uint64: each ciphertext's N coefficients of ``bits`` bits, least significant bit first."""
+    per_ciphertext = packed_limb_bytes(n, bits)
+    if len(payload) != ciphertexts * per_ciphertext:
+        raise ValueError(f"share payload of {len(payload)} bytes; expected {ciphertexts * per_ciphertext}")
+    chunks = np.frombuffer(payload, np.uint8).reshape(ciphertexts, per_ciphertext)
+    field_bits = np.unpackbits(chunks, axis=1, bitorder="little")[:, : n * bits].reshape(ciphertexts, n, bits)
+    wide = np.zeros((ciphertexts, n, 64), np.uint8)
+    wide[:, :, :bits] = field_bits
+    return np.packbits(wide, axis=2, bitorder="little").view("<u8").reshape(ciphertexts, n).astype(np.uint64)
+
+
+def pack_share(y: np.ndarray, bits: int) -> bytes:
+    """The inverse of unpack_share for one ciphertext."""
+    field_bits = np.unpackbits(y.astype("<u8").view(np.uint8).reshape(-1, 8), axis=1, bitorder="little")[:, :bits]
+    return np.packbits(field_bits.reshape(-1), bitorder="little").tobytes()
+
+
+class WordStream:
+    """The stream of a 64-byte seed (section 6.1) as little-endian 64-bit words, read in order."""
+
+    def __init__(self, seed: bytes) -> None:
+        self.seed = seed
+        self.words = np.zeros(0, np.uint64)
+        self.pos = 0
+
+    def _ahead(self, count: int) -> np.ndarray:
+        missing = self.pos + count - self.words.size
+        if missing > 0:
+            blocks = -(-missing // WORDS_PER_BLOCK)
+            more = blake2xb_blocks(self.seed, self.words.size // WORDS_PER_BLOCK, blocks)
+            self.words = np.concatenate([self.words, more])
+        return self.words[self.pos : self.pos + count]
+
+    def read(self, count: int) -> np.ndarray:
+        out = self._ahead(count)
+        self.pos += count
+        return out
+
+    def uniform(self, count: int, q: int) -> tuple[np.ndarray, int]:
+        """``count`` values uniform modulo q drawn word by word (a word at or above SEAL's threshold
+        is replaced by the word that follows it), and how many words were rejected."""
+        threshold = np.uint64(MASK64 - MASK64 % q - 1)
+        window = count
+        while True:
+            words = self._ahead(window)
+            accepted = np.flatnonzero(words < threshold)
+            if accepted.size >= count:
+                break
+            window += count - accepted.size
+        used = int(accepted[count - 1]) + 1
+        self.pos += used
+        return words[accepted[:count]] % np.uint64(q), used - count
+
+
+def derived(tag: bytes, seed: int, index: int, size: int = 64) -> bytes:
+    """D(tag, x, index, size) = BLAKE2b(key = tag + le64(x), message = le64(index), digest length size)."""
+    return hashlib.blake2b(struct.pack("<Q", index), key=tag + struct.pack("<Q", seed), digest_size=size).digest()
+
+
+def round_key(tag_key: bytes, consortium_id: bytes, rnd: int) -> bytes:
+    return hashlib.blake2b(consortium_id + struct.pack("<Q", rnd), key=tag_key, digest_size=64).digest()
+
+
+TAG_REPETITIONS = 2
+
+
+def tag_keys(key: bytes, h: int, n: int, moduli: tuple[int, ...]) -> tuple[np.ndarray, int]:
+    """K_h[r][p][l][i] of ciphertext h (order r, p, l, i) and the number of words rejected."""
+    stream = WordStream(hashlib.blake2b(struct.pack("<Q", h), key=key, digest_size=64).digest())
+    keys = np.empty((TAG_REPETITIONS, 2, len(moduli), n), np.uint64)
+    rejected = 0
+    for r in range(TAG_REPETITIONS):
+        for p in range(2):
+            for l, q in enumerate(moduli):
+                keys[r, p, l], skipped = stream.uniform(n, q)
+                rejected += skipped
+    return keys, rejected
+
+
+def contribution_tag(polys: list[np.ndarray], keys: list[np.ndarray], moduli: tuple[int, ...]) -> tuple[int, ...]:
+    """tag[r*L + l] = sum over h, p, i of K_h[r][p][l][i] * c_h[p][l][i] mod q_l; polys[h] is (2, L, N)."""
+    tag = [0] * (TAG_REPETITIONS * len(moduli))
+    for c, k in zip(polys, keys):
+        for r in range(TAG_REPETITIONS):
+            for l, q in enumerate(moduli):
+                dot = sum(int(np.dot(k[r, p, l].astype(object), c[p, l].astype(object))) for p in range(2))
+                tag[r * len(moduli) + l] = (tag[r * len(moduli) + l] + dot) % q
+    return tuple(tag)
+
+
+def full_polys(ct: SealCiphertext, c1: np.ndarray) -> np.ndarray:
+    return np.stack([ct.polys[0], c1])
+
+
+def lagrange_at_zero(group: tuple[int, ...], party: int, q: int) -> int:
+    num, den = 1, 1
+    for m in group:
+        if m != party:
+            num, den = num * m % q, den * (m - party) % q
+    return num * pow(den, -1, q) % q
+
+
+def flooding(seed: bytes, n: int, w: int) -> np.ndarray:
+    """F_i: the low w bits of four consecutive words per coefficient, summed and centred (int64)."""
+    words = WordStream(seed).read(4 * n).reshape(n, 4) & np.uint64((1 << w) - 1)
+    return words.sum(axis=1).astype(np.int64) - ((1 << (w + 1)) - 2)
+
+
+def decryption_share_payload(
+    sum_data: bytes, keys: KeyFile, secret: np.ndarray, group: tuple[int, ...], party: int, w: int, k: int,
+    flood_seeds: list[bytes],
+) -> bytes:
+    """A party's payload from its secret (data level, NTT form) and each ciphertext's flooding seed."""
+    _, ciphertexts = read_ciphertexts(sum_data, keys)
+    moduli = keys.parameters.data_moduli
+    half = 1 << (k - 1) if k else 0
+    bits = share_word_bits(math.prod(moduli), k)
+    out = b""
+    for (ct, c1), seed in zip(ciphertexts, flood_seeds):
+        f = flooding(seed, ct.n, w).astype(object)
+        residues = []
+        for j, q in enumerate(moduli):
+            product = c1[j].astype(object) * secret[j].astype(object) % q * lagrange_at_zero(group, party, q) % q
+            residues.append((inverse_ntt(product, q) + f) % q)
+        y = np.array([(int(x) + half) >> k for x in crt_compose(residues, moduli)], dtype=np.uint64)
+        out += pack_share(y, bits)
+    return out
+
+
+def combine_shares(
+    sum_data: bytes, shares: list[DecryptionShareRecord], keys: KeyFile, round_bits: int
+) -> np.ndarray:
+    """The values of a sum from t decryption shares: per ciphertext and prime, the inverse NTT of
+    c0 plus each share's y * 2^k, then CRT, centering, scaling and decoding."""
+    batch, ciphertexts = read_ciphertexts(sum_data, keys)
+    moduli = keys.parameters.data_moduli
+    bits = share_word_bits(math.prod(moduli), round_bits)
+    ys = [unpack_share(s.payload, keys.parameters.n, bits, batch.ciphertext_count) for s in shares]
+    values = []
+    for h, (ct, _) in enumerate(ciphertexts):
+        residues = []
+        for j, q in enumerate(moduli):
+            acc = inverse_ntt(ct.polys[0, j], q)
+            for y in ys:
+                acc = (acc + (y[h] % np.uint64(q)).astype(object) * pow(2, round_bits, q)) % q
+            residues.append(acc)
+        values.append(decode_residues(residues, moduli, ct.scale))
     return np.concatenate(values)[: batch.value_count]
 
 
@@ -777,3 +1180,252 @@ def test_a_consistent_c0_c1_swap_would_be_caught(engine_keys, reader_keys):
     read_batch(swapped)  # every check passes
     wrong = decrypt_batch(swapped, reader_keys)
     assert np.max(np.abs(wrong - x)) > 1e3 * bound
+
+
+# -- multiparty formats ----------------------------------------------------------------------
+
+MP_NAMES = tuple(f"hospital {i}" for i in range(1, 6))
+MP_ROUND = 7
+MP_GROUP = (1, 2, 3)
+FLOOD_SEEDS = {1: 101, 2: 102, 3: 103}  # one study seed per decrypting party
+
+
+@dataclass(frozen=True)
+class ThresholdRound:
+    """A 3-of-5 consortium, three uploads with their signed tags, their sum and the decryption
+    shares of parties 1, 2 and 3, all as the bytes that would cross the network."""
+
+    consortium: mp.Consortium
+    generation: KeyGeneration
+    keys: KeyFile  # the collective public context, read from its bytes
+    xs: np.ndarray
+    uploads: tuple[bytes, ...]
+    tags: tuple[bytes, ...]
+    total: bytes
+    shares: tuple[bytes, ...]
+
+
+@pytest.fixture(scope="module")
+def threshold_round() -> ThresholdRound:
+    consortium = mp.Consortium.create(5, 3, seed=1)
+    gen = key_generation(consortium, MP_NAMES, seed=1)
+    xs = np.random.default_rng(9).uniform(-1, 1, (3, consortium.n + 5))  # two ciphertexts each
+    uploads = tuple(gen.public.encrypt(x, parties=3).to_bytes() for x in xs)
+    tags = tuple(gen.shares[name].sign_tag(gen.public, u, MP_ROUND).to_bytes() for name, u in zip(MP_NAMES, uploads))
+    total = fh.aggregate(uploads, gen.public).to_bytes()
+    shares = tuple(
+        mp.Party(gen.shares[MP_NAMES[i - 1]], gen.public, seed=FLOOD_SEEDS[i])
+        .decryption_share(total, list(MP_GROUP), round=MP_ROUND, tags=list(tags))
+        .to_bytes()
+        for i in MP_GROUP
+    )
+    return ThresholdRound(consortium, gen, read_key_file(gen.public.to_bytes()), xs, uploads, tags, total, shares)
+
+
+def published_shares(gen) -> dict[int, PublicShareRecord]:
+    """Every party's public share, read from the bytes it publishes, by party."""
+    records = (read_public_share(gen.shares[name].public_share().to_bytes()) for name in MP_NAMES)
+    return {r.party: r for r in records}
+
+
+def test_consortium(threshold_round):
+    c = threshold_round.consortium
+    data = c.to_bytes()
+    record = read_consortium(data)
+    assert len(data) == 94 + len(c.params.coeff_modulus_bits)
+    assert record.id == c.id
+    assert (record.n, record.prime_bits, record.scale_bits, record.packed) == (
+        c.params.poly_modulus_degree, c.params.coeff_modulus_bits, c.params.scale_bits, c.params.packed
+    )
+    assert (record.parties, record.threshold, record.budget_bits, record.security_bits, record.seed) == (
+        5, 3, c.budget_bits, c.security_bits, c.seed
+    )
+    assert (record.flood_bits, record.round_bits) == (c.flood_bits, c.round_bits) == (56, 48)
+    assert record.seed == derived(b"fhto.party.v1", 1, 2**64 - 1)
+    params = threshold_round.keys.parameters  # the primes come from the collective public context
+    assert params.n == record.n and tuple(q.bit_length() for q in params.moduli) == record.prime_bits
+    corrupt = bytearray(data)
+    corrupt[-1] ^= 1
+    with pytest.raises(ValueError, match="checksum mismatch"):
+        read_consortium(bytes(corrupt))
+
+
+def test_public_shares_make_the_collective_key(threshold_round):
+    gen, keys = threshold_round.generation, threshold_round.keys
+    consortium = read_consortium(threshold_round.consortium.to_bytes())
+    moduli, n = keys.parameters.moduli, keys.parameters.n
+    records = list(published_shares(gen).values())
+    assert [r.party for r in records] == [1, 2, 3, 4, 5]
+    assert all(r.consortium_id == consortium.id and r.words.size == len(moduli) * n for r in records)
+    assert len(gen.shares[MP_NAMES[0]].public_share().to_bytes()) == 106 + 8 * len(moduli) * n
+
+    pk = keys.public_key.polys  # (2, K, N): the collective key, read from the public context
+    total = sum(r.words.reshape(len(moduli), n) for r in records)  # five words below 2^60 fit
+    for j, q in enumerate(moduli):
+        assert np.array_equal(total[j] % np.uint64(q), pk[0, j])
+    assert np.array_equal(expand_uniform(consortium.seed, n, moduli), pk[1])  # a, at key level
+    assert keys.fingerprint.hex() == gen.public.fingerprint
+
+
+def test_key_shares(threshold_round):
+    """Every party's key share file: its fields, the Shamir shares recomputed from every party's
+    Shamir seed and secret, and their Lagrange combination, which is the collective secret."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    gen, keys = threshold_round.generation, threshold_round.keys
+    consortium = threshold_round.consortium
+    moduli, n = keys.parameters.data_moduli, keys.parameters.n
+    publics = published_shares(gen)
+    records = {}
+    for name in MP_NAMES:
+        data = gen.shares[name].to_bytes()
+        r = read_key_share(data)
+        records[r.party] = r
+        k = len(r.consortium.prime_bits)
+        assert len(data) == 275 + k + 32 + 34 * 5 + 16 * k * n + 8 * len(moduli) * n
+        assert r.consortium_bytes == consortium.to_bytes()
+        assert r.signers == {p: s.signing_key for p, s in publics.items()}
+        assert np.array_equal(r.public.reshape(-1), publics[r.party].words)
+        raw = (serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+        signing = Ed25519PrivateKey.from_private_bytes(r.signing_private).public_key().public_bytes(*raw)
+        assert signing == publics[r.party].signing_key
+        assert r.exchange_private == derived(b"fhto.party.v1", 1, 8 * r.party + 1, 32)
+        assert r.shamir_seed == derived(b"fhto.party.v1", 1, 8 * r.party + 2)
+        assert r.signing_private == derived(b"fhto.party.v1", 1, 8 * r.party + 4, 32)
+        assert r.tag_key == records[1].tag_key == derived(b"fhto.party.v1", 1, 8 + 5, 32)
+
+    t = consortium.threshold
+    for i, r in records.items():  # s'_i = sum over j of f_j(i)
+        expected = np.zeros((len(moduli), n), dtype=object)
+        for j, other in records.items():
+            stream = WordStream(other.shamir_seed)
+            coefficients = [[stream.uniform(n, q)[0] for q in moduli] for _ in range(1, t)]
+            for l, q in enumerate(moduli):
+                f = other.secret[l].astype(object)
+                for d, c in enumerate(coefficients, start=1):
+                    f = f + c[l].astype(object) * pow(i, d, q)
+                expected[l] = (expected[l] + f) % q
+        assert np.array_equal(r.threshold_secret.astype(object), expected)
+
+    for l, q in enumerate(moduli):  # the set {1, 2, 3} interpolates s = sum of every s_j at 0
+        s = sum(r.secret[l].astype(object) for r in records.values()) % q
+        combined = sum(
+            records[i].threshold_secret[l].astype(object) * lagrange_at_zero(MP_GROUP, i, q) for i in MP_GROUP
+        )
+        assert np.array_equal(combined % q, s)
+
+
+def test_channel_messages(threshold_round):
+    """Party 1's round-0 messages: the header, the length, and the nonces of a seeded study. (Their
+    encryption, X25519 and ChaCha20-Poly1305, is left to the engine's own tests.)"""
+    gen = threshold_round.generation
+    moduli, n = threshold_round.keys.parameters.data_moduli, threshold_round.keys.parameters.n
+    publics = [gen.shares[name].public_share() for name in MP_NAMES]
+    cons_id = threshold_round.consortium.id
+    first = gen.shares[MP_NAMES[0]]  # sending again sends the same tag key and, seeded, the same nonces
+    for purpose, messages, plaintext, nonce_purpose in (
+        (2, first.tag_key_messages(publics), 32, 6),
+        (1, first.shamir_messages(publics), 8 * len(moduli) * n, 3),
+    ):
+        assert [m.recipient for m in messages] == [2, 3, 4, 5]
+        nonces = derived(b"fhto.party.v1", 1, 8 * 1 + nonce_purpose, 12 * 5)
+        for message in messages:
+            data = message.to_bytes()
+            record = read_channel_message(data)
+            assert len(data) == 65 + plaintext and len(record.ciphertext) == plaintext + 16
+            assert (record.consortium_id, record.purpose, record.sender) == (cons_id, purpose, 1)
+            assert record.nonce == nonces[12 * (record.recipient - 1) : 12 * record.recipient]
+            assert record.associated_data == data[16:49]
+
+
+def test_signed_tags(threshold_round):
+    """Each tag verifies under its party's published Ed25519 key, and its values are recomputed
+    from the tag key, the round and the upload's coefficients."""
+    gen, keys = threshold_round.generation, threshold_round.keys
+    consortium = read_consortium(threshold_round.consortium.to_bytes())
+    moduli, n = keys.parameters.data_moduli, keys.parameters.n
+    publics = published_shares(gen)
+    tags = [read_signed_tag(t) for t in threshold_round.tags]
+    for party, (data, tag) in enumerate(zip(threshold_round.tags, tags), start=1):
+        assert len(data) == 108 + 8 * TAG_REPETITIONS * len(moduli)
+        assert (tag.consortium_id, tag.round, tag.party) == (consortium.id, MP_ROUND, party)
+        assert all(v < moduli[j % len(moduli)] for j, v in enumerate(tag.values))
+        assert signature_is_valid(tag, publics[party].signing_key)
+        assert not signature_is_valid(tag, publics[party % 5 + 1].signing_key)
+    body = bytearray(read_frame(threshold_round.tags[0], b"FHTOMPTG"))
+    body[28] ^= 1  # value 0, re-framed so that only the signature can tell
+    assert not signature_is_valid(read_signed_tag(reframe(b"FHTOMPTG", bytes(body))), publics[1].signing_key)
+
+    tag_key = read_key_share(gen.shares[MP_NAMES[0]].to_bytes()).tag_key
+    key = round_key(tag_key, consortium.id, MP_ROUND)
+    count = read_batch(threshold_round.total).ciphertext_count
+    # Every ciphertext position has its own keys, the same for each upload and the sum. (These
+    # primes reject about 2^-31 of the words: the test of the inline sampler is below.)
+    stream_keys = [tag_keys(key, h, n, moduli)[0] for h in range(count)]
+    for data, tag in zip(threshold_round.uploads, tags):
+        polys = [full_polys(ct, c1) for ct, c1 in read_ciphertexts(data, keys)[1]]
+        assert contribution_tag(polys, stream_keys, moduli) == tag.values
+    polys = [full_polys(ct, c1) for ct, c1 in read_ciphertexts(threshold_round.total, keys)[1]]
+    summed = tuple(sum(t.values[j] for t in tags) % moduli[j % len(moduli)] for j in range(len(tags[0].values)))
+    assert contribution_tag(polys, stream_keys, moduli) == summed
+
+
+def test_inline_rejection_sampling_reads_word_by_word():
+    """The reader's vectorized sampler of section 9.6 against the rule read literally, with a
+    modulus that rejects a quarter of the words (the presets' primes almost never reject)."""
+    q = 3 * 2**62 + 1
+    literal, stream, rejected = [], Blake2xbStream(bytes(range(64))), 0
+    for _ in range(3000):
+        x = struct.unpack("<Q", stream.read(8))[0]
+        while x >= MASK64 - MASK64 % q - 1:
+            rejected += 1
+            x = struct.unpack("<Q", stream.read(8))[0]
+        literal.append(x % q)
+    words, values, skipped = WordStream(bytes(range(64))), [], 0
+    for count in (1000, *[1] * 1000, 1000):  # in blocks, then value by value across a refill
+        drawn, rejects = words.uniform(count, q)
+        values += [int(v) for v in drawn]
+        skipped += rejects
+    assert values == literal
+    assert skipped == rejected > 500
+
+
+def test_threshold_decryption_combines_with_the_reader_alone(threshold_round):
+    consortium, keys, total = threshold_round.consortium, threshold_round.keys, threshold_round.total
+    cons = read_consortium(consortium.to_bytes())
+    batch = read_batch(total)
+    moduli, n = keys.parameters.data_moduli, keys.parameters.n
+    bits = share_word_bits(math.prod(moduli), cons.round_bits)
+    assert bits == 48
+    records = [read_decryption_share(s) for s in threshold_round.shares]
+    for party, (data, r) in enumerate(zip(threshold_round.shares, records), start=1):
+        assert (r.consortium_id, r.batch_digest) == (cons.id, hashlib.sha256(total).digest())
+        assert r.fingerprint == keys.fingerprint == batch.fingerprint
+        assert (r.party, r.parties, r.round_bits, r.flood_bits) == (party, MP_GROUP, cons.round_bits, cons.flood_bits)
+        assert (r.value_count, r.ciphertext_count) == (batch.value_count, batch.ciphertext_count)
+        assert len(data) == 102 + 2 * len(MP_GROUP) + batch.ciphertext_count * packed_limb_bytes(n, bits)
+
+    ours = combine_shares(total, records, keys, cons.round_bits)
+    engine = mp.combine(consortium, threshold_round.generation.public, total, list(threshold_round.shares))
+    np.testing.assert_allclose(ours, engine, rtol=1e-9, atol=1e-9 * np.max(np.abs(engine)))
+    bound = consortium.error_bound(3, public=threshold_round.generation.public, max_abs=1.0)
+    np.testing.assert_allclose(ours, threshold_round.xs.sum(axis=0), rtol=0, atol=bound)
+    two = combine_shares(total, records[:2], keys, cons.round_bits)  # t - 1 shares decode to noise
+    assert np.max(np.abs(two - threshold_round.xs.sum(axis=0))) > 1e3 * bound
+
+
+def test_a_decryption_share_is_recomputed_from_the_specification(threshold_round):
+    """Party 2's share of the sum, byte for byte: its Shamir share times its Lagrange coefficient
+    times c1, the inverse NTT, the flooding noise from its study seed, CRT, rounding, bit packing."""
+    keys, total = threshold_round.keys, threshold_round.total
+    cons = read_consortium(threshold_round.consortium.to_bytes())
+    party = 2
+    record = read_decryption_share(threshold_round.shares[party - 1])
+    secret = read_key_share(threshold_round.generation.shares[MP_NAMES[party - 1]].to_bytes()).threshold_secret
+    x = int.from_bytes(derived(b"fhto.flood.v1", FLOOD_SEEDS[party], 0, 8), "little")  # the party's first share
+    seeds = [derived(b"fhto.flood.v1", x, h) for h in range(record.ciphertext_count)]
+    payload = decryption_share_payload(
+        total, keys, secret, MP_GROUP, party, cons.flood_bits, cons.round_bits, seeds
+    )
+    assert payload == record.payload
