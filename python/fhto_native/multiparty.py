@@ -160,7 +160,8 @@ class Consortium:
     Parameters
     ----------
     params:
-        A :class:`Params` or preset name (default ``"threshold"``); one or two data primes.
+        A :class:`Params` or preset name (:meth:`create` defaults to ``"threshold"``); one or two
+        data primes.
     parties:
         n, the number of hospitals holding a key share (2 to 1000).
     threshold:
@@ -221,7 +222,7 @@ class Consortium:
             )
         if self.round_bits < 0 or w + 4 > self.params.data_modulus_bits - 8:
             raise ParameterError(
-                f"the flooding noise (2^{w + 2} at most per party) leaves no room in the "
+                f"the flooding noise (below 2^{w + 1} per party and coefficient) leaves no room in the "
                 f"{self.params.data_modulus_bits}-bit data modulus; use the 'threshold' preset"
             )
 
@@ -450,11 +451,12 @@ class KeyShare:
         self._threshold_secret = threshold_secret
         self._seed: Optional[int] = None
 
-    def _random(self, purpose: int, size: int) -> bytes:
-        """Fresh randomness, or (a seeded study) derived from the seed, the party and the purpose."""
+    def _random(self, purpose: int, size: int, recipient: int = 0) -> bytes:
+        """Fresh randomness, or (a seeded study) derived from the seed, the party, the purpose and,
+        for a message's nonce, its recipient (index 8192 * recipient + 8 * party + purpose)."""
         if self._seed is None:
             return secrets.token_bytes(size)
-        return _derived(b"fhto.party.v1", self._seed, 8 * self.party + purpose, size)
+        return _derived(b"fhto.party.v1", self._seed, 8192 * recipient + 8 * self.party + purpose, size)
 
     @classmethod
     def generate(cls, consortium: Consortium, party: int, *, seed: Optional[int] = None) -> "KeyShare":
@@ -511,8 +513,7 @@ class KeyShare:
             return []
         if self.tag_key is None:  # drawn once: sending again (a restart) sends the same key
             self.tag_key = self._random(5, 32)
-        nonces = self._random(6, 12 * len(peers))
-        return [_seal(self, peers[j], TAG_KEY, self.tag_key, nonces[12 * (j - 1):12 * j])
+        return [_seal(self, peers[j], TAG_KEY, self.tag_key, self._random(6, 12, j))
                 for j in sorted(peers) if j != self.party]
 
     def _shamir_rows(self) -> List[np.ndarray]:
@@ -530,8 +531,7 @@ class KeyShare:
         peers = self.adopt(public_shares)
         xs = list(range(1, c.parties + 1))
         rows = self._shamir_rows()
-        nonces = self._random(3, 12 * len(xs))
-        return [_seal(self, peers[j], SHAMIR_PIECE, row.astype("<u8").tobytes(), nonces[12 * (j - 1):12 * j])
+        return [_seal(self, peers[j], SHAMIR_PIECE, row.astype("<u8").tobytes(), self._random(3, 12, j))
                 for j, row in zip(xs, rows) if j != self.party]
 
     def receive(self, messages: Sequence[ChannelMessage], public_shares: Sequence[PublicShare]) -> None:
@@ -810,7 +810,8 @@ class Party:
         Optional path of a JSON file recording the sums already shared and the budget spent, so the
         rules hold across restarts (written atomically after each share).
     seed:
-        Studies and tests only: the flooding noise of its k-th share is derived from (seed, k).
+        Studies and tests only: the flooding noise of its k-th share is derived from (seed, k)
+        (and, within it, ciphertext j's from that and j).
     """
 
     def __init__(self, share: KeyShare, public: PublicContext, *, min_contributions: int = 2,
@@ -856,6 +857,8 @@ class Party:
             A sum under another key.
         FormatError
             Malformed or corrupted bytes.
+        ParameterError
+            A ``round`` that is not an int from 0 to 2**64 - 1.
         """
         c = self.share.consortium
         buf = as_buffer(data, "sum")
@@ -891,12 +894,13 @@ class Party:
         # A seeded party (studies and tests) derives the noise of its k-th share from (seed, k):
         # reproducible, and never the same noise twice.
         seed = None if self.seed is None else int.from_bytes(_derived(b"fhto.flood.v1", self.seed, len(self.issued), 8), "little")
-        self.issued.add(digest.hex())
-        self.spent += coefficients
-        self._save_ledger()
         payload = _core.mp_decryption_share(
             self.public._core, buf, secret, lam, c.flood_bits, c.round_bits, seed, self.threads
         )
+        # Recorded before the share leaves this method: it is never issued unrecorded.
+        self.issued.add(digest.hex())
+        self.spent += coefficients
+        self._save_ledger()
         return DecryptionShare(
             c.id, self.public._core.fingerprint, digest, self.party, group, c.round_bits, c.flood_bits,
             batch.value_count, batch.ciphertext_count, payload,

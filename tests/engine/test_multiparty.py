@@ -342,3 +342,11 @@ def test_a_hospital_that_drops_before_decryption_does_not_block_the_round(three_
     _, data, ev = signed(gen, rng, 5)
     with pytest.raises(DecryptionRefusedError, match="only 2 key holders are reachable; decrypting needs 3"):
         holder.decrypt_sum(data, **ev)
+
+
+def test_seeded_key_generation_of_a_larger_consortium_is_reproducible():
+    names = [f"site {i}" for i in range(1, 8)]
+    runs = [key_generation(mp.Consortium.create(7, 4, seed=36), names, seed=36) for _ in range(2)]
+    assert runs[0].public.fingerprint == runs[1].public.fingerprint
+    assert all(runs[0].shares[n].to_bytes() == runs[1].shares[n].to_bytes() for n in names)
+    assert all(runs[0].shares[n].has_threshold_share for n in names)
