@@ -252,16 +252,16 @@ def flower(args: argparse.Namespace) -> int:
         raise ParameterError(f"--hospitals {args.hospitals} disagrees with --local {args.local}; give --local alone")
     if args.csv and len(args.csv) != args.local:
         raise ParameterError(f"--local {args.local} needs one --csv file per hospital; got {len(args.csv)}")
-    if args.keys != "shared":
-        raise ParameterError("fhto flower runs with the shared key set only for now; run multiparty keys "
-                             "(--keys threshold) in process with fhto run")
+    if args.keys == "threshold" and args.validation != "central":
+        raise ParameterError("multiparty keys over Flower validate centrally for now: add --validation central")
     config = _study_config(args, hospitals=None if args.csv else args.local)
     options = FlowerOptions(validation=args.validation)
     # SIGTERM (a scheduler stopping the job) unwinds like Ctrl-C, so every Flower process is stopped.
     signal.signal(signal.SIGTERM, _interrupt)
     try:
         run(config, say=_printer(args), encrypted_trainer=flower_trainer(options),
-            deployment=describe(options, len(args.csv) if args.csv else args.local))
+            deployment=describe(options, len(args.csv) if args.csv else args.local,
+                                (config.key_threshold or args.local) if config.keys == "threshold" else None))
     except KeyboardInterrupt:
         print("fhto flower: interrupted; every Flower process it started was stopped", file=sys.stderr)
         return 130

@@ -141,3 +141,16 @@ def test_a_plan_with_bad_fields_cannot_be_sent():
         RoundPlan(**{**PLAN.__dict__, "parties": 0}).to_wire()
     with pytest.raises(ParameterError, match="weights must be finite"):
         RoundPlan(**{**PLAN.__dict__, "weights": np.array([1.0, np.inf])}).to_wire()
+
+
+def test_a_contribution_tag_travels_in_the_header():
+    tagged = HospitalUpdate("hospital 2", 4, payload=b"\x01\x02\x03", tag=b"\xaa" * 140)
+    back = HospitalUpdate.from_wire(tagged.to_wire())
+    assert back.tag == tagged.tag and bytes(back.payload) == b"\x01\x02\x03" and back.round == 4
+    assert HospitalUpdate.from_wire(HospitalUpdate("h", 1, payload=b"x").to_wire()).tag is None
+    head = {"hospital": "h", "round": 1, "tag": "not hex"}
+    raw = json.dumps(head).encode()
+    with pytest.raises(FormatError, match="tag must be hex"):
+        HospitalUpdate.from_wire(struct.pack("<I", len(raw)) + raw + b"x")
+    with pytest.raises(ParameterError, match="tag must be 1 to 4096 bytes"):
+        HospitalUpdate("h", 1, payload=b"x", tag=b"\0" * 5000).to_wire()

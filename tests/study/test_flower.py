@@ -95,3 +95,21 @@ def test_flower_options_are_checked_in_one_line(capsys):
     assert main(["flower", "--local", "2", "--hospitals", "5", "--out", "x"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err == ["fhto flower: error: --hospitals 5 disagrees with --local 2; give --local alone"]
+
+
+def test_flower_with_multiparty_keys_made_over_flower_messages(tmp_path):
+    """`--keys threshold` over Flower: the hospitals make the keys in round 0 over Flower
+    messages (key shares stay in their state folders; the server relays only encrypted messages),
+    each upload carries its signed tag, and 2 of the 3 hospitals decrypt each sum with shares.
+    The model equals in-process plaintext FedAvg's (weights within 1e-4)."""
+    config = dict(QUICK, keys="threshold", key_threshold=2, rounds=2, compare=True)
+    flower = run(StudyConfig(out=str(tmp_path / "flower"), **config), say=lambda line: None,
+                 encrypted_trainer=flower_trainer(FlowerOptions()))
+    assert flower.weights_difference is not None and flower.weights_difference <= 1e-4
+    assert flower.key_model["kind"] == "threshold" and flower.key_model["threshold"] == 2
+    state = tmp_path / "flower" / "flower"
+    shares = sorted(state.glob("state/*/share.key"))
+    assert len(shares) == 3 and all(oct(p.stat().st_mode & 0o777) == "0o600" for p in shares)
+    assert not list(state.glob("keys/*.keys"))  # no key set anywhere: only the consortium and the public key
+    (encrypted,) = [m for m in flower.methods if m.key == "encrypted"]
+    assert encrypted.rounds_run == 2

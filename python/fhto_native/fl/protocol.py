@@ -168,6 +168,8 @@ class RoundPlan:
 
 _PLAN_FIELDS = ("round", "eta0", "alpha", "local_epochs", "batch_size", "seed", "parties")
 _UPDATE_FIELDS = ("hospital", "round")
+#: The largest contribution tag a hospital update may carry (a signed tag is 140 bytes today).
+MAX_TAG_BYTES = 4096
 
 
 @dataclass
@@ -175,10 +177,10 @@ class HospitalUpdate:
     """What a hospital sends back: the encrypted contribution ``Enc(n_i * [u_i, 1, loss_i])``
     in ``payload`` (plaintext FedAvg, for comparison, puts that vector in ``plain`` instead).
 
-    Only ``hospital`` and ``round`` travel in the clear. ``seconds`` (the hospital's own timings)
-    stays with the in-process object and is not part of the wire form; so, for now, does ``tag``
-    (with multiparty keys: the hospital's signed linear tag of its upload, which the key holders
-    check the sum against; the Flower deployment runs with the shared key only).
+    Only ``hospital``, ``round`` and, with multiparty keys, ``tag`` (the hospital's signed linear
+    tag of its upload, which the key holders check the sum against; hex in the header) travel in
+    the clear. ``seconds`` (the hospital's own timings) stays with the in-process object and is not
+    part of the wire form.
     """
 
     hospital: str
@@ -191,10 +193,15 @@ class HospitalUpdate:
     def header(self, error: Type[Exception] = ParameterError) -> dict:
         """The plaintext fields, checked; a bad one raises ``error`` naming it."""
         p = "hospital update: "
-        return {
+        head = {
             "hospital": text(self.hospital, p + "hospital", MAX_HOSPITAL_NAME, error),
             "round": integer(self.round, p + "round", 1, error),
         }
+        if self.tag is not None:
+            if not isinstance(self.tag, (bytes, bytearray)) or not 0 < len(self.tag) <= MAX_TAG_BYTES:
+                raise error(f"{p}tag must be 1 to {MAX_TAG_BYTES} bytes")
+            head["tag"] = bytes(self.tag).hex()
+        return head
 
     def to_wire(self) -> bytes:
         """Length-prefixed JSON header followed by the encrypted batch.
@@ -218,9 +225,18 @@ class HospitalUpdate:
             Truncated, a header over :data:`MAX_HEADER_BYTES`, not strict UTF-8 JSON (too deeply
             nested, ``NaN``, a repeated field), or a missing, unknown or bad field (named).
         """
-        head, body = _unframe(data, "hospital update", _UPDATE_FIELDS)
-        update = cls(hospital=head["hospital"], round=head["round"], payload=body)
-        return cls(payload=body, **update.header(FormatError))
+        head, body = _unframe(data, "hospital update", _UPDATE_FIELDS, optional=("tag",))
+        tag = None
+        if "tag" in head:
+            try:
+                tag = bytes.fromhex(head["tag"]) if isinstance(head["tag"], str) else None
+            except ValueError:
+                tag = None
+            if tag is None:
+                raise FormatError("hospital update: tag must be hex")
+        update = cls(hospital=head["hospital"], round=head["round"], payload=body, tag=tag)
+        checked = update.header(FormatError)
+        return cls(payload=body, hospital=checked["hospital"], round=checked["round"], tag=tag)
 
 
 def _frame(head: Mapping[str, object], body: bytes, what: str) -> bytes:
@@ -230,7 +246,7 @@ def _frame(head: Mapping[str, object], body: bytes, what: str) -> bytes:
     return struct.pack("<I", len(raw)) + raw + body
 
 
-def _unframe(data: bytes, what: str, fields: Tuple[str, ...]) -> Tuple[dict, memoryview]:
+def _unframe(data: bytes, what: str, fields: Tuple[str, ...], optional: Tuple[str, ...] = ()) -> Tuple[dict, memoryview]:
     """The checked header and a view of the body (no copy of a large body)."""
     data = memoryview(data).cast("B")
     if len(data) < 4:
@@ -241,7 +257,7 @@ def _unframe(data: bytes, what: str, fields: Tuple[str, ...]) -> Tuple[dict, mem
     if size > len(data) - 4:
         raise FormatError(f"{what} header is truncated: {len(data) - 4} of {size} bytes")
     head = _parse_header(bytes(data[4 : 4 + size]), what)
-    exact_fields(head, fields, f"{what}: ", FormatError)
+    exact_fields(head, fields + tuple(k for k in optional if k in head), f"{what}: ", FormatError)
     return head, data[4 + size :]
 
 

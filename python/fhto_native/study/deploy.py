@@ -64,14 +64,22 @@ def _prepare(
     settings (saved once the SuperNodes' ids are known)."""
     config = cohort.config
     seed = model_seed(config.seed)
-    if cohort.keys.kind != "shared":
-        raise ParameterError(
-            "fhto flower runs with the shared key set only for now; multiparty keys (--keys threshold) run in "
-            "process with fhto run"
-        )
-    keys_file, public_file = make_folder(folder / "keys") / "fhto.keys", folder / "keys" / "fhto.pub"
-    cohort.keys.keys.save(keys_file)
-    cohort.keys.public_context().save(public_file)
+    threshold = cohort.keys.kind == "threshold"
+    if threshold and options.validation != "central":
+        raise ParameterError("multiparty keys over Flower validate centrally for now (--validation central)")
+    keys_folder = make_folder(folder / "keys")
+    if threshold:
+        # The hospitals make the keys in round 0 over Flower messages; the launcher writes only
+        # the public consortium file, and the ServerApp writes the collective public context.
+        keys_file, public_file = None, keys_folder / "collective.pub"
+        consortium_file = keys_folder / "consortium.fhto"
+        write_atomic(consortium_file, cohort.keys.consortium.to_bytes())
+        unit = cohort.keys.weight_unit(sum(len(d) for d in cohort.hospitals))
+    else:
+        keys_file, public_file = keys_folder / "fhto.keys", keys_folder / "fhto.pub"
+        cohort.keys.keys.save(keys_file)
+        cohort.keys.public_context().save(public_file)
+        consortium_file, unit = None, 1.0
     shares = _validation_shares(cohort.validation, len(cohort.hospitals), config.seed)
     nodes: Dict[str, Dict[str, object]] = {}
     encryption_seed = derived_seed("encryption", config.seed, "encrypted")
@@ -80,9 +88,13 @@ def _prepare(
         write_node(path, NodeFile(name, data, cohort.mean, cohort.std, config.hidden, seed,
                                   encryption_seed=encryption_seed,
                                   validation=shares[i] if options.validation == "federated" else None))
+        state = folder / "state" / str(i)
         nodes[f"supernode-{i + 1}"] = {
-            "hospital-file": str(path), "keys": str(keys_file), "state-dir": str(folder / "state" / str(i)),
-            "key-holder": i == 0, "min-contributions": min(2, len(cohort.hospitals)),
+            "hospital-file": str(path), "state-dir": str(state), "min-contributions": min(2, len(cohort.hospitals)),
+            **({"keys": str(keys_file), "key-holder": i == 0} if not threshold else {
+                "keys": str(state / "share.key"), "key-holder": True, "consortium": str(consortium_file),
+                "party": i + 1, "key-seed": derived_seed("keys", config.seed), "weight-unit": unit,
+            }),
         }
     weights = folder / "initial-weights.npy"
     write_atomic(weights, _npy(flat_weights(cohort.factory(seed)())))
@@ -99,6 +111,7 @@ def _prepare(
         round_timeout=config.timeout or options.round_timeout, early_stopping=config.early_stopping,
         checkpoint=Path(config.out).resolve() / "checkpoints" / "encrypted", validation=options.validation,
         validation_file=validation_file, log_file=folder / "server-log.jsonl",
+        key_model=cohort.keys.kind, consortium=consortium_file, weight_unit=unit,
     )
     return nodes, settings
 
@@ -139,13 +152,17 @@ class _Tail:
         return [json.loads(line) for line in complete.splitlines() if line.strip()]
 
 
-def describe(options: FlowerOptions, hospitals: int) -> str:
-    """The report's deployment line for a local Flower run."""
+def describe(options: FlowerOptions, hospitals: int, threshold: Optional[int] = None) -> str:
+    """The report's deployment line for a local Flower run (``threshold``: multiparty keys, that
+    many hospitals decrypt each sum)."""
     validation = ("central: the server's own validation rows score every round" if options.validation == "central"
                   else "federated: each hospital scores its own validation rows and only the encrypted sum of "
                        "their statistics is decrypted")
+    keys = ("the key holder is hospital 1" if threshold is None else
+            f"multiparty keys made in round 0 over Flower messages, {threshold} of the {hospitals} hospitals decrypt "
+            "each sum with shares")
     return (f"Flower 1.42 over real processes on this machine (a SuperLink and {hospitals} SuperNodes, one per "
-            f"hospital; the key holder is hospital 1); validation {validation}")
+            f"hospital; {keys}); validation {validation}")
 
 
 def flower_trainer(options: FlowerOptions):

@@ -21,23 +21,26 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Dict, Optional
 
 import numpy as np
-from flwr.app import Context, Message, RecordDict
+from flwr.app import ConfigRecord, Context, Message, RecordDict
 from flwr.clientapp import ClientApp
 from flwr.serverapp import Grid, ServerApp
 
 from .. import Accumulator, KeySet, PublicContext
 from .._files import make_folder
 from ..errors import FormatError, ParameterError
-from ..fl.flower.messages import bytes_record, exchange, record_bytes
+from ..fl.flower.messages import bytes_record, exchange, pack_blobs, record_bytes, unpack_blobs
 from ..fl.flower.transport import (
     EVALUATE,
     Federation,
     FlowerTransport,
     RemoteKeyHolder,
+    RemoteThresholdKeyHolder,
     discover,
     hello_record,
     study_record,
+    threshold_key_generation,
 )
+from ..multiparty import ChannelMessage, Consortium, KeyShare, Party, PublicShare, combine_public_key
 from ..fl.keyholder import KeyHolder
 from ..fl.protocol import RoundPlan
 from ..fl.scheduler import AdaptiveLR
@@ -103,14 +106,31 @@ def _federated(grid: Grid, federation: Federation, public: PublicContext, holder
 @server_app.main()
 def serve(grid: Grid, context: Context) -> None:
     settings = ServerSettings.load(Path(str(context.run_config["fhto-config"])))
+    try:
+        _serve(grid, settings)
+    except Exception as exc:  # Flower prints no traceback: the launcher shows this line
+        settings.log(f"  the ServerApp failed: {type(exc).__name__}: {exc}")
+        raise
+
+
+def _serve(grid: Grid, settings: ServerSettings) -> None:
     if settings.nodes:
         federation = Federation(settings.nodes, settings.key_holder or settings.hospitals[0])
     else:
         federation = discover(grid, settings.hospitals, settings.connect_timeout, say=settings.log)
-    settings.log(f"hospitals: {', '.join(f'{h} = node {n}' for h, n in federation.nodes.items())}; "
-                 f"key holder: {federation.key_holder}")
-    public = PublicContext.load(settings.public_context)
-    holder = RemoteKeyHolder(grid, federation, settings.message_timeout, settings.study)
+    holders = (f"key holders: any of them, {settings.key_model} keys" if settings.key_model == "threshold"
+               else f"key holder: {federation.key_holder}")
+    settings.log(f"hospitals: {', '.join(f'{h} = node {n}' for h, n in federation.nodes.items())}; {holders}")
+    if settings.key_model == "threshold":
+        consortium = Consortium.from_bytes(Path(settings.consortium).read_bytes())
+        public = threshold_key_generation(grid, federation, consortium, settings.message_timeout, settings.study)
+        public.save(settings.public_context)
+        settings.log(f"multiparty keys made in round 0: {consortium.describe()}; fingerprint {public.fingerprint}")
+        holder = RemoteThresholdKeyHolder(grid, federation, consortium, public, settings.message_timeout,
+                                          settings.study, settings.weight_unit)
+    else:
+        public = PublicContext.load(settings.public_context)
+        holder = RemoteKeyHolder(grid, federation, settings.message_timeout, settings.study)
     if settings.validation == "central":
         evaluate = _central(settings.validation_file)
     else:
@@ -135,10 +155,11 @@ def serve(grid: Grid, context: Context) -> None:
 class _Node:
     study: str
     hospital: Hospital
-    keys: KeySet
+    keys: object  #: a KeySet (shared key) or the collective PublicContext (multiparty keys)
     validation: Optional[object]
     key_holder: Optional[KeyHolder]
     node: object
+    party: Optional[Party] = None
 
 
 _NODES: Dict[tuple, _Node] = {}
@@ -157,14 +178,24 @@ def _node(context: Context, study: str) -> _Node:
         from .hospital import Hospital  # torch: only where a model is trained or scored
 
         node = load_node(path)
-        keys = KeySet.load(keys_path)
         state = make_folder(state_dir) / f"{study}.json"
-        hospital = Hospital(node.name, node.data, node.model, node.mean, node.std, keys,
-                            encryption_seed=node.encryption_seed, state_file=state, resume=True)
-        holder = None
-        if bool(config.get("key-holder", False)):
-            holder = KeyHolder(keys, min_contributions=int(config.get("min-contributions", 2)))
-        _NODES[cache_key] = _Node(study, hospital, keys, node.validation, holder, node)
+        party = holder = None
+        if "consortium" in config:  # multiparty keys, made in round 0
+            share = KeyShare.load(keys_path)
+            keys = PublicContext.load(state_dir / "collective.pub")
+            party = Party(share, keys, min_contributions=int(config.get("min-contributions", 2)),
+                          ledger=state_dir / "ledger.json", seed=_key_seed(config, node.name), threads=1)
+            hospital = Hospital(node.name, node.data, node.model, node.mean, node.std, keys,
+                                weight_unit=float(config["weight-unit"]),
+                                tagger=lambda upload, rnd: share.sign_tag(keys, upload, rnd).to_bytes(),
+                                encryption_seed=node.encryption_seed, state_file=state, resume=True)
+        else:
+            keys = KeySet.load(keys_path)
+            hospital = Hospital(node.name, node.data, node.model, node.mean, node.std, keys,
+                                encryption_seed=node.encryption_seed, state_file=state, resume=True)
+            if bool(config.get("key-holder", False)):
+                holder = KeyHolder(keys, min_contributions=int(config.get("min-contributions", 2)))
+        _NODES[cache_key] = _Node(study, hospital, keys, node.validation, holder, node, party)
     return _NODES[cache_key]
 
 
@@ -219,3 +250,84 @@ def evaluate(message: Message, context: Context) -> Message:
     stats = validation_statistics(predict(model, x), known.y, known.weight)
     upload = node.keys.encrypt(stats, parties=int(_tag(message)["parties"]), threads=1)
     return Message(RecordDict({"statistics": bytes_record(upload.to_bytes())}), reply_to=message)
+
+
+# -- multiparty keys: round 0 and decryption shares --------------------------------------------
+
+
+def _key_seed(config, hospital: Optional[str] = None) -> Optional[int]:
+    """A seeded study's seed of this party's key share (the study's own, so the keys equal the
+    in-process run's), or with ``hospital`` of its flooding noise (absent: fresh randomness)."""
+    if "key-seed" not in config:
+        return None
+    from .hospital import derived_seed
+
+    seed = int(config["key-seed"])
+    return seed if hospital is None else derived_seed("flooding", seed, hospital)
+
+
+def _share_files(context: Context):
+    config = context.node_config
+    try:
+        consortium = Consortium.from_bytes(Path(str(config["consortium"])).read_bytes())
+        return consortium, Path(str(config["keys"])), Path(str(config["state-dir"])), int(config["party"])
+    except KeyError as exc:
+        raise ParameterError(f"the SuperNode's node config has no {exc.args[0]!r} (multiparty keys)") from None
+
+
+def _publics(message: Message):
+    return [PublicShare.from_bytes(b) for b in unpack_blobs(record_bytes(message, "publics"), "public shares")]
+
+
+@client_app.query("keygen_share")
+def keygen_share(message: Message, context: Context) -> Message:
+    """This hospital's key share: made once and kept (0600) in its state folder; its public share back."""
+    consortium, path, _, party = _share_files(context)
+    if path.exists():
+        share = KeyShare.load(path)
+        if share.consortium != consortium or share.party != party:
+            raise ParameterError(f"{path} holds another consortium's or party's key share")
+    else:
+        make_folder(path.parent)
+        share = KeyShare.generate(consortium, party, seed=_key_seed(context.node_config))
+        share.save(path)
+    return Message(RecordDict({"public": bytes_record(share.public_share().to_bytes())}), reply_to=message)
+
+
+@client_app.query("keygen_send")
+def keygen_send(message: Message, context: Context) -> Message:
+    """Its messages for the other hospitals (the tag key from hospital 1; t-of-n: Shamir pieces)."""
+    consortium, path, _, _ = _share_files(context)
+    share = KeyShare.load(path)
+    publics = _publics(message)
+    outgoing = share.tag_key_messages(publics)
+    if consortium.threshold < consortium.parties:
+        outgoing += share.shamir_messages(publics)
+    share.save(path)
+    return Message(RecordDict({"messages": bytes_record(pack_blobs(m.to_bytes() for m in outgoing))}), reply_to=message)
+
+
+@client_app.query("keygen_receive")
+def keygen_receive(message: Message, context: Context) -> Message:
+    """Take in the messages addressed to it; compute the collective public key itself."""
+    consortium, path, state_dir, _ = _share_files(context)
+    share = KeyShare.load(path)
+    publics = _publics(message)
+    share.receive([ChannelMessage.from_bytes(b) for b in unpack_blobs(record_bytes(message, "inbox"), "inbox")], publics)
+    share.save(path)
+    public = combine_public_key(consortium, publics)
+    public.save(make_folder(state_dir) / "collective.pub")
+    return Message(RecordDict({"keys": ConfigRecord({"fingerprint": public.fingerprint})}), reply_to=message)
+
+
+@client_app.query("share")
+def decryption_share(message: Message, context: Context) -> Message:
+    """Its decryption share of a sum, under its own rules (tags, once per sum, budget)."""
+    node = _node(context, _study(message))
+    if node.party is None:
+        raise ParameterError(f"{node.hospital.name} holds no multiparty key share")
+    request = message.content.config_records["request"]
+    tags = unpack_blobs(record_bytes(message, "tags"), "tags")
+    share = node.party.decryption_share(record_bytes(message, "sum"), [int(p) for p in request["parties"]],
+                                        round=int(request["round"]), tags=tags)
+    return Message(RecordDict({"share": bytes_record(share.to_bytes())}), reply_to=message)

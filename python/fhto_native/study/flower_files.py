@@ -115,6 +115,11 @@ class ServerSettings:
     #: hospital -> SuperNode id, when the launcher knows it (else the ServerApp asks every node)
     nodes: Optional[Dict[str, int]] = None
     key_holder: Optional[str] = None
+    #: "shared" (one key set; the key holder decrypts) or "threshold" (multiparty keys made in round 0)
+    key_model: str = "shared"
+    #: threshold: the consortium file; FedAvg weights are n_i / weight_unit (the key holder multiplies back)
+    consortium: Optional[Path] = None
+    weight_unit: float = 1.0
 
     def save(self, path: Path) -> None:
         values = {k: (str(v) if isinstance(v, Path) else v) for k, v in self.__dict__.items()}
@@ -124,7 +129,7 @@ class ServerSettings:
     def load(cls, path: Path) -> "ServerSettings":
         try:
             values = json.loads(Path(path).read_text())
-            paths = {"public_context", "initial_weights", "checkpoint", "validation_file", "log_file"}
+            paths = {"public_context", "initial_weights", "checkpoint", "validation_file", "log_file", "consortium"}
             return cls(**{k: (Path(v) if k in paths and v is not None else v) for k, v in values.items()})
         except (OSError, ValueError, TypeError) as exc:
             raise FormatError(f"server settings {path} are unreadable: {exc}") from None

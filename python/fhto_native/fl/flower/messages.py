@@ -14,7 +14,7 @@ from flwr.serverapp import Grid
 
 from ...errors import FormatError
 
-__all__ = ["bytes_record", "record_bytes", "exchange", "POLL_SECONDS"]
+__all__ = ["bytes_record", "record_bytes", "exchange", "pack_blobs", "unpack_blobs", "POLL_SECONDS"]
 
 #: How often the server asks the SuperLink for replies (Flower's own loop waits 3 s between asks).
 POLL_SECONDS = 0.05
@@ -69,3 +69,22 @@ def exchange(grid: Grid, messages: Iterable[Message], timeout: float) -> Tuple[D
         if waiting:
             time.sleep(POLL_SECONDS)
     return replies, [node_of[i] for i in waiting]
+
+
+def pack_blobs(blobs: Iterable[bytes]) -> bytes:
+    """Several byte strings as one: each as le64(length) || bytes."""
+    return b"".join(len(b).to_bytes(8, "little") + bytes(b) for b in blobs)
+
+
+def unpack_blobs(data: bytes, what: str) -> List[bytes]:
+    """The byte strings of :func:`pack_blobs`. Raises FormatError if the lengths do not add up."""
+    data, out, at = memoryview(data).cast("B"), [], 0
+    while at < len(data):
+        if at + 8 > len(data):
+            raise FormatError(f"{what}: a length prefix is cut short")
+        size = int.from_bytes(data[at:at + 8], "little")
+        if size > len(data) - at - 8:
+            raise FormatError(f"{what}: an item claims {size} bytes but {len(data) - at - 8} remain")
+        out.append(bytes(data[at + 8:at + 8 + size]))
+        at += 8 + size
+    return out

@@ -12,14 +12,22 @@ import numpy as np
 from flwr.app import ConfigRecord, Message, RecordDict
 from flwr.serverapp import Grid
 
+from ...engine import PublicContext
 from ...errors import FormatError, ParameterError
+from ...multiparty import ChannelMessage, Consortium, DecryptionShare, PublicShare, combine, combine_public_key
 from ..protocol import HospitalUpdate, RoundPlan
-from .messages import bytes_record, exchange, record_bytes
+from .messages import bytes_record, exchange, pack_blobs, record_bytes, unpack_blobs
 
-__all__ = ["FlowerTransport", "RemoteKeyHolder", "discover", "Federation", "study_record", "hello_record"]
+__all__ = [
+    "FlowerTransport", "RemoteKeyHolder", "RemoteThresholdKeyHolder", "threshold_key_generation", "discover",
+    "Federation", "study_record", "hello_record",
+]
 
 #: Message types FHTO's ClientApp answers (Flower's "train" and "query" with a sub-type).
 HELLO, DECRYPT, EVALUATE = "query.hello", "query.decrypt", "query.evaluate"
+#: Multiparty keys: round 0 (a hospital's public share; its messages to the others; taking in
+#: its own) and a decryption share.
+KEYGEN_SHARE, KEYGEN_SEND, KEYGEN_RECEIVE, SHARE = "query.keygen_share", "query.keygen_send", "query.keygen_receive", "query.share"
 
 
 class Federation:
@@ -139,6 +147,75 @@ class RemoteKeyHolder:
         if not np.isfinite(total).all():
             raise FormatError(f"the key holder ({name}) answered with non-finite values")
         return total
+
+
+def _ask(grid: Grid, federation: Federation, kind: str, contents: Mapping[str, RecordDict], timeout: float,
+         what: str) -> Dict[str, Message]:
+    """One message to each named hospital; every one must answer. Returns the replies by hospital."""
+    messages = [Message(content, dst_node_id=federation.nodes[name], message_type=kind) for name, content in contents.items()]
+    replies, late = exchange(grid, messages, timeout)
+    if late:
+        raise ParameterError(f"{what}: no answer from {', '.join(federation.name_of(n) for n in late)} within {timeout:g} s")
+    out = {}
+    for node, reply in replies.items():
+        name = federation.name_of(node)
+        if reply.has_error():
+            raise ParameterError(f"{what}: {name} refused: {reply.error.reason}")
+        out[name] = reply
+    return out
+
+
+def threshold_key_generation(grid: Grid, federation: Federation, consortium: Consortium, timeout: float,
+                             study: str) -> PublicContext:
+    """Round 0 over Flower messages: every hospital makes (or, after a restart, reloads) its key
+    share and answers with its public share; the server broadcasts them, relays each hospital's
+    encrypted messages to their recipients, and checks that every hospital computed the same
+    collective public key as it did. Returns that public context (the server never sees a secret)."""
+    names = list(federation.nodes)
+    tag = lambda: study_record(study, len(names))  # noqa: E731
+    replies = _ask(grid, federation, KEYGEN_SHARE, {n: RecordDict({"study": tag()}) for n in names}, timeout,
+                   "key generation")
+    publics = [PublicShare.from_bytes(record_bytes(replies[n], "public")) for n in names]
+    public = combine_public_key(consortium, publics)
+    everyone = bytes_record(pack_blobs(p.to_bytes() for p in publics))
+    replies = _ask(grid, federation, KEYGEN_SEND, {n: RecordDict({"study": tag(), "publics": everyone}) for n in names},
+                   timeout, "key generation")
+    messages = [ChannelMessage.from_bytes(b) for n in names for b in unpack_blobs(record_bytes(replies[n], "messages"), "messages")]
+    contents = {}
+    for i, name in enumerate(names, 1):
+        inbox = pack_blobs(m.to_bytes() for m in messages if m.recipient == i)
+        contents[name] = RecordDict({"study": tag(), "publics": everyone, "inbox": bytes_record(inbox)})
+    replies = _ask(grid, federation, KEYGEN_RECEIVE, contents, timeout, "key generation")
+    for name, reply in replies.items():
+        theirs = str(reply.content.config_records["keys"]["fingerprint"])
+        if theirs != public.fingerprint:
+            raise ParameterError(f"key generation: {name} computed another collective key ({theirs} != {public.fingerprint})")
+    return public
+
+
+class RemoteThresholdKeyHolder:
+    """Multiparty keys through the Grid: t hospitals each send a decryption share of the sum
+    (checked against the uploads' signed tags), the server combines them. With the study's
+    weighting, the sum is of n_i / weight_unit-weighted updates: it is multiplied back."""
+
+    def __init__(self, grid: Grid, federation: Federation, consortium: Consortium, public: PublicContext,
+                 timeout: float, study: str, weight_unit: float = 1.0) -> None:
+        self.grid, self.federation, self.consortium, self.public = grid, federation, consortium, public
+        self.timeout, self.study, self.weight_unit = timeout, study, float(weight_unit)
+
+    def decrypt_sum(self, data: bytes, *, tags: Optional[Sequence[bytes]] = None, round: Optional[int] = None) -> np.ndarray:
+        names = list(self.federation.nodes)[: self.consortium.threshold]
+        group = [list(self.federation.nodes).index(n) + 1 for n in names]
+        config = ConfigRecord({"round": int(round or 0), "parties": group})
+        contents = {
+            n: RecordDict({"sum": bytes_record(data), "tags": bytes_record(pack_blobs(tags or [])), "request": config,
+                           "study": study_record(self.study, len(self.federation.nodes))})
+            for n in names
+        }
+        replies = _ask(self.grid, self.federation, SHARE, contents, self.timeout, "decryption")
+        shares = [DecryptionShare.from_bytes(record_bytes(replies[n], "share")) for n in names]
+        total = combine(self.consortium, self.public, data, shares, threads=1)
+        return total * self.weight_unit if self.weight_unit != 1.0 else total
 
 
 def hello_record(hospital: str, key_holder: bool) -> RecordDict:
