@@ -247,10 +247,6 @@ class Consortium:
         """k: share coefficients are rounded to multiples of 2^k, 2^8 below the flooding width."""
         return max(0, self.flood_bits - ROUNDING_MARGIN_BITS)
 
-    @property
-    def decrypting_parties(self) -> int:
-        return self.threshold
-
     def to_bytes(self) -> bytes:
         p = self.params
         body = struct.pack(
@@ -385,9 +381,6 @@ class ChannelMessage:
         nonce = bytes(r.take(12))
         ct = bytes(r.take(len(r.body) - r.at))
         return cls(cid, purpose, sender, recipient, nonce, ct)
-
-
-ShamirMessage = ChannelMessage
 
 
 def _channel_key(own_private: Any, peer_public: bytes, consortium_id: bytes, sender: int, recipient: int) -> bytes:
