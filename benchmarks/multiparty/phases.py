@@ -13,12 +13,12 @@ sum). The server serializes the sum; the first ``threshold`` parties each make a
 with ``Party.decryption_share`` (which checks the sum against the hospitals' signed tags);
 ``multiparty.combine`` decodes the sum from the shares. Reported: each phase's seconds (median
 over hospitals or parties), bytes per value of an upload, of the sum and of a share, the largest
-error of the
-combined sum against the plaintext sum next to ``Consortium.error_bound(parties, public=...,
-max_abs=1.0)``, and the process's peak resident memory so far. Prints a markdown table.
+error of the combined sum against the plaintext sum next to ``Consortium.error_bound(parties,
+public=..., max_abs=1.0)``, and the process's peak resident memory so far. Prints a markdown
+table.
 
-At 25,557,032 values an upload is about 614 MB and the running sum about 818 MB; the run peaks
-near 3 GB.
+At 25,557,032 values an upload is about 614 MB and the running sum about 818 MB; the process
+peaks at about 2.6 GiB.
 """
 from __future__ import annotations
 
@@ -52,7 +52,7 @@ def peak_rss_bytes() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
-def one_round(values: int, parties: int, threshold: int, threads: Optional[int], seed: int) -> Dict[str, object]:
+def one_round(values: int, parties: int, threshold: int, threads: int, seed: int) -> Dict[str, object]:
     """Round 0 and one encrypted round of ``values`` values per hospital; the measurements."""
     consortium = mp.Consortium.create(parties, threshold)
     names = [f"hospital {i + 1}" for i in range(parties)]
