@@ -278,11 +278,17 @@ class Consortium:
         return hashlib.sha256(self.to_bytes()).digest()[:16]
 
     def _ring(self) -> "_core.Ring":
-        p = self.params
-        return _core.Ring(p.poly_modulus_degree, list(p.coeff_modulus_bits), p.scale_bits, p.packing)
+        """The parameters' primes and NTT tables (built once per parameter set: about 28 ms)."""
+        return _ring_of(self.params)
 
     def common_polynomial(self) -> np.ndarray:
-        return _core.mp_common_polynomial(self._ring(), bytes(self.seed))
+        """The common polynomial a (expanded once per consortium)."""
+        key = (self.params, bytes(self.seed))
+        if key not in _COMMON:
+            _COMMON.clear()  # one consortium at a time is the usual case; keep memory bounded
+            _COMMON[key] = _core.mp_common_polynomial(self._ring(), bytes(self.seed))
+            _COMMON[key].setflags(write=False)
+        return _COMMON[key]
 
     def error_bound(self, contributions: int, *, max_abs: Optional[float] = None, public: Optional[PublicContext] = None) -> float:
         """Bound on the error of any value of a threshold-decrypted sum of ``contributions`` uploads.
@@ -309,6 +315,17 @@ class Consortium:
             f"{kind} multiparty key, {self.params.describe()}, flooding 4 x U[0, 2^{self.flood_bits}) per share "
             f"({self.security_bits}-bit statistical security over 2^{self.budget_bits} decrypted coefficients)"
         )
+
+
+_RINGS: Dict[Params, "_core.Ring"] = {}
+_COMMON: Dict[Tuple[Params, bytes], np.ndarray] = {}
+
+
+def _ring_of(params: Params) -> "_core.Ring":
+    if params not in _RINGS:
+        _RINGS[params] = _core.Ring(params.poly_modulus_degree, list(params.coeff_modulus_bits), params.scale_bits,
+                                    params.packing)
+    return _RINGS[params]
 
 
 def _presets() -> Dict[str, Params]:
