@@ -483,13 +483,25 @@ namespace fhto
                     for (std::size_t l = 0; l < limbs; l++)
                     {
                         const u64 *c = ct.data(p) + l * n;
-                        u64 sum = acc[r * limbs + l];
+                        const auto &q = moduli[l];
+                        const u64 max_multiple = ~u64{ 0 } - seal::util::barrett_reduce_64(~u64{ 0 }, q) - 1;
+                        // Products of two residues below 2^60 summed without reduction: each term is
+                        // below 2^120, so 2^7 terms fit 128 bits; reduce every 64 terms.
+                        u128 sum = acc[r * limbs + l];
                         for (std::size_t i = 0; i < n; i++)
                         {
-                            const u64 key = uniform_mod(words, moduli[l]);
-                            sum = seal::util::add_uint_mod(sum, seal::util::multiply_uint_mod(key, c[i], moduli[l]), moduli[l]);
+                            u64 word = words.next();
+                            while (word >= max_multiple)
+                            {
+                                word = words.next();
+                            }
+                            sum += static_cast<u128>(seal::util::barrett_reduce_64(word, q)) * c[i];
+                            if ((i & 63) == 63)
+                            {
+                                sum %= q.value();
+                            }
                         }
-                        acc[r * limbs + l] = sum;
+                        acc[r * limbs + l] = static_cast<u64>(sum % q.value());
                     }
                 }
             }
