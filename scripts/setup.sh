@@ -7,6 +7,7 @@
 #   and the fhto_native extension itself.
 # Re-running it rebuilds only what changed. Environment:
 #   FHTO_VENV        virtualenv path (default .venv)
+#   FHTO_BUILD_DIR   the extension's build folder (default: under ~/.cache/fhto, outside the tree)
 #   SEAL_DIR         use your own SEAL 4.1 install instead of the pinned build
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -43,6 +44,9 @@ if [ ! -f "$stamp" ]; then
   touch "$stamp"
 fi
 
-say "building and installing fhto_native (the first build also builds SEAL, about a minute)"
-"$py" -m pip install -q --disable-pip-version-check --no-build-isolation --no-deps .
+# The build folder lives outside the source tree (one per checkout), so rebuilds recompile only
+# what changed and the checkout stays as it was cloned.
+build_dir="${FHTO_BUILD_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/fhto/build-$(pwd -P | sha256sum | cut -c1-12)}"
+say "building and installing fhto_native in $build_dir (the first build also builds SEAL, about a minute)"
+"$py" -m pip install -q --disable-pip-version-check --no-build-isolation --no-deps -C build-dir="$build_dir" .
 "$py" -c "import fhto_native as f; print('[setup] fhto_native', f.__version__, 'with SEAL', f.SEAL_VERSION)"

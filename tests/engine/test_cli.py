@@ -221,7 +221,7 @@ def test_keygen_steps_build_a_consortium_no_party_holds_the_key_of(tmp_path, cap
         assert stat.S_IMODE(os.stat(home / "share.key").st_mode) == 0o600
         publics.append(tmp_path / f"party-{i}.public")
     code = run("share", "--consortium", consortium, "--party", 1, "--secret", homes[0] / "share.key")
-    assert code == 2 and "is never overwritten" in capsys.readouterr().err
+    assert code == 2 and "is not overwritten" in capsys.readouterr().err
     relay = tmp_path / "relay"
     for home in homes:
         assert run("send", "--secret", home / "share.key", "--publics", *publics, "--outbox", relay) == 0
@@ -239,3 +239,63 @@ def test_keygen_steps_build_a_consortium_no_party_holds_the_key_of(tmp_path, cap
     total = fh.aggregate(ups, public).to_bytes()
     parts = [mp.Party(s, public).decryption_share(total, [1, 3], round=7, tags=tags) for s in (shares[0], shares[2])]
     assert np.max(np.abs(mp.combine(c, public, total, parts) - sum(xs))) <= c.error_bound(3, public=public, max_abs=1.0)
+
+
+def test_keygen_refuses_to_overwrite_a_key_set_without_force(tmp_path, capsys):
+    secret, public = tmp_path / "k.keys", tmp_path / "k.pub"
+    assert main(["keygen", "--secret", str(secret), "--public", str(public)]) == 0
+    before = secret.read_bytes()
+    code = main(["keygen", "--secret", str(secret), "--public", str(public)])
+    one_line_error(code, capsys.readouterr().err, f"fhto keygen: error: {secret} exists; a secret key file is not overwritten")
+    assert secret.read_bytes() == before
+    assert main(["keygen", "--secret", str(secret), "--public", str(public), "--force"]) == 0
+    assert secret.read_bytes() != before
+
+
+def test_every_option_shows_its_default():
+    import argparse
+
+    from fhto_native.cli import _Help, build_parser
+
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    checked = 0
+    for command, p in sub.choices.items():
+        for action in p._actions:
+            if not action.option_strings or action.default in (None, False, argparse.SUPPRESS) or action.help == argparse.SUPPRESS:
+                continue
+            assert "default" in _Help(command)._get_help_string(action), (command, action.option_strings)
+            checked += 1
+        assert "(default" in p.format_help() or command in ("receive", "send", "combine", "share"), command
+    assert checked > 40
+
+
+def test_ctrl_c_is_one_line_and_exit_130(monkeypatch, capsys):
+    import fhto_native.cli as cli
+
+    def interrupted(args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "demo", interrupted)
+    parser = cli.build_parser
+    monkeypatch.setattr(cli, "build_parser", lambda: _with_func(parser(), "demo", interrupted))
+    assert cli.main(["demo"]) == 130
+    assert capsys.readouterr().err == "fhto demo: interrupted\n"
+
+
+def test_a_missing_optional_package_names_its_extra(monkeypatch, capsys):
+    import fhto_native.cli as cli
+
+    def needs_torch(args):
+        raise ModuleNotFoundError("No module named 'torch'", name="torch")
+
+    parser = cli.build_parser
+    monkeypatch.setattr(cli, "build_parser", lambda: _with_func(parser(), "demo", needs_torch))
+    assert cli.main(["demo"]) == 2
+    assert capsys.readouterr().err == "fhto demo: error: this needs the torch package: pip install 'fhto-native[study]'\n"
+
+
+def _with_func(parser, command, func):
+    sub = next(a for a in parser._actions if isinstance(a, __import__("argparse")._SubParsersAction))
+    sub.choices[command].set_defaults(func=func)
+    return parser
