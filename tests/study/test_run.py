@@ -235,3 +235,12 @@ def test_degenerate_study_is_refused(tmp_path, colon_parts, capsys):
                  "--outcome", "recurred", "--out", str(tmp_path / "out"), "--quiet"])
     assert code == 2 and "event" in capsys.readouterr().err.lower()
     assert DataError is not None
+
+
+def test_resuming_with_fewer_rounds_than_the_checkpoint_is_refused(tmp_path):
+    config = dict(audit=False, scheduler_experiment=False, compare=False, n_boot=20, out=str(tmp_path / "r"))
+    run(StudyConfig(rounds=2, **config), **QUIET)
+    with pytest.raises(ParameterError, match="holds 2 rounds, more than --rounds 1"):
+        run(StudyConfig(rounds=1, resume=True, **config), **QUIET)
+    again = run(StudyConfig(rounds=3, resume=True, **config), **QUIET)  # more rounds: continues
+    assert {m.key: m.rounds_run for m in again.methods}["encrypted"] == 3

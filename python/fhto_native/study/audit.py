@@ -55,6 +55,7 @@ def run_audit(
     x_pool = cohort.design(pool)
     offset = int((cohort.validation.weight > 0).sum())
     references, inside = [], []
+    say(f"membership-inference audit: training {config.reference_models} reference models")
     for r in range(config.reference_models):
         half = rng.random(len(pool)) < 0.5
         model = cohort.factory(model_seed(seed + 1 + r))()
@@ -62,6 +63,7 @@ def run_audit(
                      batch_size=config.batch_size, seed=seed + 1 + r)
         references.append(model)
         inside.append(half[offset:])  # which test rows this reference model trained on
+        say(f"  reference model {r + 1}/{config.reference_models} trained")
     inside_test = np.stack(inside)
 
     def matched_nonmembers(members: TreatmentData) -> np.ndarray:
@@ -80,6 +82,7 @@ def run_audit(
     rows: List[AuditRow] = []
 
     def attack(view: str, target: str, weights: np.ndarray, members: TreatmentData) -> None:
+        say(f"  attacking {target} ({view}): {config.audit_permutations} permutations and resamples")
         model = cohort.model(weights)
         picked = matched_nonmembers(members)
         nonmembers = test.subset(picked)

@@ -19,6 +19,7 @@ from typing import Callable, Dict, List, Mapping, Optional
 import numpy as np
 
 from .._files import make_folder
+from ..errors import ParameterError
 from ..fl.server import Server
 from ..fl.scheduler import AdaptiveLR
 from ..fl.transport import InProcess
@@ -97,6 +98,12 @@ def train_method(
     )
     if checkpoint is not None and resume:
         server.load_checkpoint()
+        if server.round > config.rounds:
+            # Every method gets the same budget: a checkpoint past it cannot be compared fairly.
+            raise ParameterError(
+                f"the checkpoint of {label} holds {server.round} rounds, more than --rounds {config.rounds}: resume with "
+                f"--rounds {server.round} or more, or start again without --resume"
+            )
     server.fit(config.rounds, progress)
     result = method_result(
         cohort, key=key, kind=kind, label=label, description=description,
