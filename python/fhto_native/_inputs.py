@@ -17,25 +17,31 @@ def as_update(values: Any, name: str = "values") -> np.ndarray:
     """Return ``values`` as a one-dimensional, C-contiguous float32 or float64 array.
 
     Accepts numpy arrays, CPU ``torch.Tensor`` objects (without importing torch) and Python
-    sequences of numbers. Never converts between float32 and float64: the core reads both.
+    sequences of numbers. float16 and bfloat16 are upcast to float32 (exactly); float32 and float64
+    are passed as they are (the core reads both). Tensors that require grad are detached.
 
     Raises
     ------
     InputTypeError
-        Not an array-like of float32/float64 (integers, float16, complex, objects, strings),
-        or a tensor that is not on the CPU.
+        Not an array-like of floats (integers, complex, objects, strings), a tensor that is not on
+        the CPU, or a cupy array.
     ShapeError
         Not one-dimensional, or empty.
     """
-    if type(values).__module__.split(".")[0] == "torch":
+    module = type(values).__module__.split(".")[0]
+    if module == "cupy":
+        raise InputTypeError(f"{name} is a cupy (GPU) array; copy it to the host first (array.get())")
+    if module == "torch":
         device = getattr(getattr(values, "device", None), "type", None)
         if device != "cpu":
             raise InputTypeError(f"{name} is a torch tensor on {device!r}; move it to the CPU first (tensor.cpu())")
         values = values.detach()
+        if str(values.dtype) in ("torch.float16", "torch.bfloat16"):
+            values = values.float()  # exact: every half-precision value is a float32
         try:
             values = values.numpy()
-        except TypeError as exc:  # e.g. bfloat16, which numpy has no dtype for
-            raise InputTypeError(f"{name} must be float32 or float64; got torch {values.dtype}") from exc
+        except TypeError as exc:
+            raise InputTypeError(f"{name} must be a floating tensor; got torch {values.dtype}") from exc
     if isinstance(values, (list, tuple)):
         try:
             values = np.asarray(values, dtype=np.float64)
@@ -45,8 +51,10 @@ def as_update(values: Any, name: str = "values") -> np.ndarray:
         raise InputTypeError(
             f"{name} must be a numpy array, a CPU torch tensor or a sequence of floats; got {type(values).__name__}"
         )
+    if values.dtype == np.float16:
+        values = values.astype(np.float32)  # exact
     if values.dtype not in _FLOAT_DTYPES:
-        raise InputTypeError(f"{name} must be float32 or float64; got {values.dtype} (convert with .astype(np.float64))")
+        raise InputTypeError(f"{name} must be a float16, float32 or float64 array; got {values.dtype}")
     if values.ndim != 1:
         raise ShapeError(f"{name} must be one-dimensional (a flat update); got shape {values.shape} (flatten with .ravel())")
     if values.size == 0:

@@ -418,7 +418,8 @@ def _study_options(p: argparse.ArgumentParser, d) -> None:
                    help="how patients become hospitals (default: dirichlet for a bundled trial, files for "
                         "several --csv files; a single --csv file needs a split)")
     g.add_argument("--dirichlet-alpha", type=float, default=d.dirichlet_alpha,
-                   help="Dirichlet concentration (default %(default)s; smaller: less IID)")
+                   help="with --split dirichlet: the concentration of the outcome split across hospitals "
+                        "(default %(default)s; smaller: less IID); not the learning-rate --alpha")
     g.add_argument("--split-column", help="with --split column: the column whose values are the hospitals")
     g.add_argument("--min-hospitals", type=_positive, help="hospitals that must report for a round to count "
                    "(default: half, rounded up)")
@@ -428,7 +429,9 @@ def _study_options(p: argparse.ArgumentParser, d) -> None:
     g.add_argument("--local-epochs", type=_positive, default=d.local_epochs, help="local epochs per round (default %(default)s)")
     g.add_argument("--batch-size", type=_positive, default=d.batch_size, help="minibatch size (default %(default)s)")
     g.add_argument("--eta0", type=float, default=d.eta0, help="base learning rate eta_0 (default %(default)s)")
-    g.add_argument("--alpha", type=float, default=d.alpha, help="variance sensitivity alpha (default %(default)s)")
+    g.add_argument("--alpha", type=float, default=d.alpha,
+                   help="the learning-rate scheduler's variance sensitivity: hospital i trains at "
+                        "eta_0 / (1 + alpha * sigma_i^2) (default %(default)s)")
     g.add_argument("--patience", type=_positive, default=d.patience,
                    help="rounds without validation-loss improvement before eta_0 decays (default %(default)s)")
     g.add_argument("--decay", type=float, default=d.decay, help="eta_0 decay factor (default %(default)s)")

@@ -99,12 +99,15 @@ class TestTorch:
         flat = self.torch.cat([p.detach().reshape(-1) for p in model.parameters()])
         np.testing.assert_allclose(keys.decrypt(keys.encrypt(flat)), flat.numpy(), rtol=0, atol=1e-7)
 
-    def test_bfloat16_is_refused(self, keys):
-        with pytest.raises(fh.InputTypeError, match="float32 or float64"):
-            keys.encrypt(self.torch.ones(4, dtype=self.torch.bfloat16))
+    def test_half_precision_is_upcast(self, keys):
+        for dtype in (self.torch.bfloat16, self.torch.float16):
+            t = self.torch.linspace(-1, 1, 50).to(dtype)
+            np.testing.assert_allclose(keys.decrypt(keys.encrypt(t)), t.float().numpy(), rtol=0, atol=1e-7)
+        half = np.linspace(-1, 1, 50).astype(np.float16)
+        np.testing.assert_allclose(keys.decrypt(keys.encrypt(half)), half.astype(np.float64), rtol=0, atol=1e-7)
 
     def test_integer_tensor_is_refused(self, keys):
-        with pytest.raises(TypeError, match="float32 or float64; got int64"):
+        with pytest.raises(TypeError, match="float16, float32 or float64 array; got int64"):
             keys.encrypt(self.torch.arange(4))
 
 
