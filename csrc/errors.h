@@ -48,6 +48,13 @@ namespace fhto
         using Error::Error;
     };
 
+    /** The GPU path failed or is absent: no device, out of device memory, a failed kernel. */
+    class DeviceError : public Error
+    {
+    public:
+        using Error::Error;
+    };
+
     /** An operation that needs the secret key was asked of a public context. */
     class SecretKeyRequiredError : public Error
     {

@@ -19,6 +19,7 @@ MODULES = [
     "fhto_native.params",
     "fhto_native.errors",
     "fhto_native.structure",
+    "fhto_native.cuda",
     "fhto_native.multiparty",
     "fhto_native.fl.protocol",
     "fhto_native.fl.server",

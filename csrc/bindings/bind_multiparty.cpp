@@ -3,7 +3,9 @@
 #include <optional>
 #include <vector>
 #include "bindings/common.h"
+#include "cuda/api.h"
 #include "errors.h"
+#include "gpu_check.h"
 #include "multiparty.h"
 #include "wire.h"
 
@@ -169,6 +171,23 @@ namespace fhto
                 [](const Context &c, std::size_t trials) {
                     py::gil_scoped_release release;
                     return check_asymmetric_against_seal(c, trials);
+                },
+                py::arg("context"), py::arg("trials"));
+            m.def("cuda_compiled", &cuda::compiled, "Whether this build has the CUDA path.");
+            m.def("cuda_device_count", &cuda::device_count, "Usable CUDA devices now (0 without a GPU or driver).");
+            m.def("cuda_device_name", &cuda::device_name);
+            m.def(
+                "cuda_check_ntt_host",
+                [](const Context &c, std::size_t trials) {
+                    py::gil_scoped_release release;
+                    return check_cuda_ntt_host(c, trials);
+                },
+                py::arg("context"), py::arg("trials"));
+            m.def(
+                "cuda_check_ntt_device",
+                [](const Context &c, std::size_t trials) {
+                    py::gil_scoped_release release;
+                    return check_cuda_ntt_device(c, trials);
                 },
                 py::arg("context"), py::arg("trials"));
             m.def("mp_share_word_bits", &share_word_bits, py::arg("context"), py::arg("round_bits"));

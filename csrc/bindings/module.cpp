@@ -48,6 +48,10 @@ namespace fhto
                 {
                     raise("SecretKeyRequiredError", e.what());
                 }
+                catch (const DeviceError &e)
+                {
+                    raise("DeviceError", e.what());
+                }
                 catch (const Error &e)
                 {
                     raise("FhtoError", e.what());

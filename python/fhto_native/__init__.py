@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from . import _core
 from .engine import Accumulator, EncryptedUpdate, KeySet, PublicContext, aggregate, allow_secret_pickling
-from . import errors, multiparty
+from . import cuda, errors, multiparty
 from .errors import *  # noqa: F401,F403 (the hierarchy is part of the public API)
 from .params import AGGREGATION, COMPACT, CONSERVATIVE, PRESETS, THRESHOLD, SECURITY_BOUNDS, Params, get_params
 

@@ -17,6 +17,7 @@ __all__ = [
     "FormatError",
     "SecretKeyRequiredError",
     "DecryptionRefusedError",
+    "DeviceError",
     "InputTypeError",
     "ShapeError",
     "DataError",
@@ -50,6 +51,11 @@ class FormatError(FhtoError, ValueError):
 
 class SecretKeyRequiredError(FhtoError, PermissionError):
     """An operation that needs the secret key was asked of a public context."""
+
+
+class DeviceError(FhtoError, RuntimeError):
+    """The GPU path failed or is absent: no CUDA device, out of device memory, a failed kernel.
+    Nothing partial is returned, and the device is left usable."""
 
 
 class DecryptionRefusedError(FhtoError, PermissionError):

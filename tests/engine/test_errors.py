@@ -19,6 +19,7 @@ def test_hierarchy_roots_at_one_base_and_matches_builtins():
         errors.InputTypeError: TypeError,
         errors.SecretKeyRequiredError: PermissionError,
         errors.DecryptionRefusedError: PermissionError,
+        errors.DeviceError: RuntimeError,
         errors.DataError: ValueError,
         errors.StorageError: OSError,
     }

@@ -1,0 +1,30 @@
+// The CUDA path's entry points in a build without it: no device, and a clear refusal.
+
+#include "cuda/api.h"
+#include "errors.h"
+
+namespace fhto
+{
+    namespace cuda
+    {
+        bool compiled() noexcept
+        {
+            return false;
+        }
+
+        int device_count() noexcept
+        {
+            return 0;
+        }
+
+        std::string device_name()
+        {
+            return "";
+        }
+
+        void ntt_forward_device(std::uint64_t *, std::size_t, int, std::uint64_t, const std::uint64_t *, const std::uint64_t *)
+        {
+            throw DeviceError("this build has no CUDA path (build with -C cmake.define.FHTO_CUDA=ON)");
+        }
+    } // namespace cuda
+} // namespace fhto

@@ -1,0 +1,36 @@
+#pragma once
+
+// What the C++ side calls of the CUDA side: plain functions over raw arrays (no SEAL, no CUDA
+// headers). Declared always; defined in csrc/cuda/*.cu when the build has the CUDA path.
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+namespace fhto
+{
+    namespace cuda
+    {
+        /** Whether this build has the CUDA path. */
+        bool compiled() noexcept;
+
+        /**
+        Usable CUDA devices now: 0 without a GPU or without a driver (no error, no message). Never
+        throws.
+        */
+        int device_count() noexcept;
+
+        /** A short description of device 0 ("NVIDIA H200, compute 9.0, 139 GiB"), or "" without one. */
+        std::string device_name();
+
+        /**
+        Forward negacyclic NTTs of `polys` polynomials of 2^log_n words modulo q, on device 0,
+        in place in host memory: one copy in, one launch per stage for the whole batch, one copy
+        out; device memory allocated once per call. roots/quots as for ntt_forward_host.
+        @throws DeviceError naming the CUDA error (the host array is then left unchanged)
+        */
+        void ntt_forward_device(
+            std::uint64_t *values, std::size_t polys, int log_n, std::uint64_t q, const std::uint64_t *roots,
+            const std::uint64_t *quots);
+    } // namespace cuda
+} // namespace fhto

@@ -1,0 +1,120 @@
+#include "gpu_check.h"
+
+#include <stdexcept>
+#include <string>
+#include <vector>
+#include "cuda/api.h"
+#include "cuda/arith.cuh"
+#include "errors.h"
+#include "prng.h"
+#include "symmetric.h"
+#include "seal/util/ntt.h"
+
+namespace fhto
+{
+    namespace
+    {
+        struct PrimeTables
+        {
+            std::uint64_t q = 0;
+            int log_n = 0;
+            std::vector<std::uint64_t> roots, quots;
+            const seal::util::NTTTables *seal = nullptr;
+        };
+
+        std::vector<PrimeTables> tables_of(const Context &context)
+        {
+            const auto &data = *context.seal_context().first_context_data();
+            const auto *ntt = data.small_ntt_tables();
+            std::vector<PrimeTables> out;
+            for (std::size_t j = 0; j < data.parms().coeff_modulus().size(); j++)
+            {
+                PrimeTables t;
+                t.q = data.parms().coeff_modulus()[j].value();
+                t.log_n = ntt[j].coeff_count_power();
+                const std::size_t n = std::size_t(1) << t.log_n;
+                const auto *powers = ntt[j].get_from_root_powers();
+                for (std::size_t i = 0; i < n; i++)
+                {
+                    t.roots.push_back(powers[i].operand);
+                    t.quots.push_back(powers[i].quotient);
+                }
+                t.seal = &ntt[j];
+                out.push_back(std::move(t));
+            }
+            return out;
+        }
+
+        /** Random residues modulo q from the operating system's randomness, as a polynomial. */
+        std::vector<std::uint64_t> random_poly(Blake2xbStream &stream, std::size_t n, std::uint64_t q)
+        {
+            std::vector<std::uint64_t> p(n);
+            for (auto &v : p)
+            {
+                v = stream.next_word() % q;
+            }
+            return p;
+        }
+
+        std::vector<std::uint64_t> seal_ntt(const PrimeTables &t, std::vector<std::uint64_t> p)
+        {
+            seal::util::ntt_negacyclic_harvey(p.data(), *t.seal);
+            return p;
+        }
+    } // namespace
+
+    std::size_t check_cuda_ntt_host(const Context &context, std::size_t trials)
+    {
+        Blake2xbStream stream(random_seed());
+        std::size_t comparisons = 0;
+        for (const auto &t : tables_of(context))
+        {
+            const std::size_t n = std::size_t(1) << t.log_n;
+            for (std::size_t k = 0; k < trials; k++)
+            {
+                auto p = random_poly(stream, n, t.q);
+                if (k == 0)
+                {
+                    std::fill(p.begin(), p.end(), t.q - 1); // the largest residues: the lazy bounds' edge
+                }
+                auto ours = p;
+                cuda::ntt_forward_host(ours.data(), t.log_n, t.q, t.roots.data(), t.quots.data());
+                if (ours != seal_ntt(t, p))
+                {
+                    throw std::logic_error("the CUDA path's NTT differs from SEAL's modulo " + std::to_string(t.q));
+                }
+                comparisons++;
+            }
+        }
+        return comparisons;
+    }
+
+    std::size_t check_cuda_ntt_device(const Context &context, std::size_t trials)
+    {
+        if (!cuda::compiled() || cuda::device_count() == 0)
+        {
+            throw DeviceError(cuda::compiled() ? "no usable CUDA device" : "this build has no CUDA path");
+        }
+        Blake2xbStream stream(random_seed());
+        std::size_t comparisons = 0;
+        for (const auto &t : tables_of(context))
+        {
+            const std::size_t n = std::size_t(1) << t.log_n;
+            std::vector<std::uint64_t> batch, expected;
+            for (std::size_t k = 0; k < trials; k++)
+            {
+                auto p = random_poly(stream, n, t.q);
+                auto e = seal_ntt(t, p);
+                batch.insert(batch.end(), p.begin(), p.end());
+                expected.insert(expected.end(), e.begin(), e.end());
+            }
+            cuda::ntt_forward_device(batch.data(), trials, t.log_n, t.q, t.roots.data(), t.quots.data());
+            if (batch != expected)
+            {
+                throw std::logic_error("the GPU's NTT differs from SEAL's modulo " + std::to_string(t.q));
+            }
+            comparisons += trials;
+        }
+        return comparisons;
+    }
+} // namespace fhto
