@@ -1,10 +1,12 @@
 #include "gpu_check.h"
 
+#include <algorithm>
 #include <stdexcept>
 #include <string>
 #include <vector>
 #include "cuda/api.h"
 #include "cuda/arith.cuh"
+#include "cuda/blake2.cuh"
 #include "errors.h"
 #include "prng.h"
 #include "symmetric.h"
@@ -87,6 +89,48 @@ namespace fhto
             }
         }
         return comparisons;
+    }
+
+    std::size_t check_cuda_blake2(std::size_t trials, bool device)
+    {
+        if (device && (!cuda::compiled() || cuda::device_count() == 0))
+        {
+            throw DeviceError(cuda::compiled() ? "no usable CUDA device" : "this build has no CUDA path");
+        }
+        const std::size_t words = 3 * 512 + 37; // a partial last refill too
+        std::vector<std::uint64_t> seeds(8 * trials), ours(words * trials), theirs(words);
+        Blake2xbStream source(random_seed());
+        for (auto &w : seeds)
+        {
+            w = source.next_word();
+        }
+        if (device)
+        {
+            cuda::blake2xb_words_device(seeds.data(), trials, words, ours.data());
+        }
+        else
+        {
+            for (std::size_t k = 0; k < trials; k++)
+            {
+                cuda::blake2xb_words_host(seeds.data() + 8 * k, ours.data() + k * words, words);
+            }
+        }
+        for (std::size_t k = 0; k < trials; k++)
+        {
+            Seed seed;
+            std::copy(seeds.begin() + 8 * k, seeds.begin() + 8 * k + 8, seed.begin());
+            Blake2xbStream stream(seed);
+            for (auto &w : theirs)
+            {
+                w = stream.next_word();
+            }
+            if (!std::equal(theirs.begin(), theirs.end(), ours.begin() + k * words))
+            {
+                throw std::logic_error(std::string("the CUDA path's Blake2xb (") + (device ? "device" : "host") +
+                                       ") differs from the engine's stream");
+            }
+        }
+        return trials;
     }
 
     std::size_t check_cuda_ntt_device(const Context &context, std::size_t trials)

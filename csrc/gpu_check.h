@@ -14,6 +14,13 @@ namespace fhto
     std::size_t check_cuda_ntt_host(const Context &context, std::size_t trials);
 
     /**
+    Checks, on `trials` random seeds, that the CUDA path's Blake2xb (csrc/cuda/blake2.cuh, run by
+    its host driver) gives the engine's Blake2xbStream words, which the engine's own tests prove
+    equal to SEAL's PRNG; with `device`, the GPU kernels' instead (@throws DeviceError without a GPU).
+    */
+    std::size_t check_cuda_blake2(std::size_t trials, bool device);
+
+    /**
     The same comparison for the device kernel (a batch of `trials` polynomials per prime in one
     call). @throws DeviceError without a usable GPU or on a CUDA error
     */

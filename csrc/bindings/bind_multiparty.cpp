@@ -184,6 +184,13 @@ namespace fhto
                 },
                 py::arg("context"), py::arg("trials"));
             m.def(
+                "cuda_check_blake2",
+                [](std::size_t trials, bool device) {
+                    py::gil_scoped_release release;
+                    return check_cuda_blake2(trials, device);
+                },
+                py::arg("trials"), py::arg("device"));
+            m.def(
                 "cuda_check_ntt_device",
                 [](const Context &c, std::size_t trials) {
                     py::gil_scoped_release release;

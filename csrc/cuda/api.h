@@ -32,5 +32,11 @@ namespace fhto
         void ntt_forward_device(
             std::uint64_t *values, std::size_t polys, int log_n, std::uint64_t q, const std::uint64_t *roots,
             const std::uint64_t *quots);
+        /**
+        The first `words` 64-bit words of the Blake2xb stream of each of `nseeds` 64-byte seeds
+        (8 words each), on device 0: out holds nseeds * words words, stream after stream.
+        @throws DeviceError naming the CUDA error
+        */
+        void blake2xb_words_device(const std::uint64_t *seeds, std::size_t nseeds, std::size_t words, std::uint64_t *out);
     } // namespace cuda
 } // namespace fhto

@@ -4,10 +4,12 @@ Build it with ``pip install . -C cmake.define.FHTO_CUDA=ON`` (``AUTO``, the defa
 when nvcc is found; ``OFF`` skips it). Without a GPU at run time everything runs on the CPU path,
 with no error and no warning.
 
-Today the GPU path holds the batched negacyclic NTT (one launch per stage for a whole batch),
-written with the same ``__host__ __device__`` arithmetic (``csrc/cuda/arith.cuh``) that a host
-driver runs, so that CI checks it bit for bit against SEAL's NTT on machines without a GPU
-(:func:`check_host`). GPU encoding and encryption are the next steps (see docs/ARCHITECTURE.md).
+Today the GPU path holds the batched negacyclic NTT (one launch per stage for a whole batch) and
+the batched Blake2xb stream (a thread per 64-byte leaf: the seed expansion of ``a``), written with
+the same ``__host__ __device__`` arithmetic (``csrc/cuda/arith.cuh``, ``csrc/cuda/blake2.cuh``)
+that host drivers run, so that CI checks them bit for bit against SEAL's NTT and the engine's
+stream on machines without a GPU (:func:`check_host`, :func:`check_blake2`). GPU encoding and
+encryption are the next steps.
 """
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ from . import _core
 from ._inputs import as_parties
 from .engine import _Context
 
-__all__ = ["compiled", "available", "device", "check_host", "check_device"]
+__all__ = ["compiled", "available", "device", "check_host", "check_blake2", "check_device"]
 
 
 def compiled() -> bool:
@@ -38,6 +40,13 @@ def check_host(context: _Context, trials: int = 4) -> int:
     random polynomials modulo each data prime of ``context``; returns the number of comparisons.
     Works in every build and on every machine."""
     return int(_core.cuda_check_ntt_host(context._core, as_parties(trials)))
+
+
+def check_blake2(trials: int = 4, *, device: bool = False) -> int:
+    """Compare the CUDA path's Blake2xb stream (the expansion of every seeded ciphertext's ``a``)
+    with the engine's, bit for bit, on ``trials`` random seeds: on the host, or with ``device``
+    on the GPU (:class:`DeviceError` without one)."""
+    return int(_core.cuda_check_blake2(as_parties(trials), bool(device)))
 
 
 def check_device(context: _Context, trials: int = 4) -> int:

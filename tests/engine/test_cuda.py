@@ -32,3 +32,12 @@ def test_cuda_reports_its_build_and_no_device_without_a_gpu(keys, rng):
 def test_gpu_ntt_matches_seal(preset):
     keys = fh.KeySet.generate(preset, seed=2)
     assert cuda.check_device(keys.public_context(), trials=16) >= 16
+
+
+def test_cuda_blake2xb_matches_the_engines_stream_on_the_host():
+    assert cuda.check_blake2(trials=3) == 3
+
+
+@pytest.mark.skipif(not cuda.available(), reason="no CUDA device")
+def test_gpu_blake2xb_matches_the_engines_stream():
+    assert cuda.check_blake2(trials=64, device=True) == 64

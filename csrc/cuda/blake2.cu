@@ -1,0 +1,90 @@
+// Blake2xb streams on the GPU: the roots of every refill of every seed in one launch, then every
+// 64-byte leaf in another (a thread per leaf), written as the streams' words in order.
+
+#include <cuda_runtime.h>
+#include <string>
+#include "cuda/api.h"
+#include "cuda/blake2.cuh"
+#include "errors.h"
+
+namespace fhto
+{
+    namespace cuda
+    {
+        namespace
+        {
+            constexpr std::uint64_t kWordsPerRefill = kStreamBlockBytes / 8;
+
+            __global__ void roots_kernel(const std::uint64_t *seeds, std::size_t nseeds, std::size_t refills, std::uint64_t *roots)
+            {
+                const std::size_t t = blockIdx.x * static_cast<std::size_t>(blockDim.x) + threadIdx.x;
+                if (t < nseeds * refills)
+                {
+                    blake2xb_root(seeds + 8 * (t / refills), t % refills, roots + 8 * t);
+                }
+            }
+
+            __global__ void leaves_kernel(
+                const std::uint64_t *roots, std::size_t nseeds, std::size_t refills, std::size_t words, std::uint64_t *out)
+            {
+                const std::size_t t = blockIdx.x * static_cast<std::size_t>(blockDim.x) + threadIdx.x;
+                const std::size_t leaves = kStreamBlockBytes / 64;
+                if (t >= nseeds * refills * leaves)
+                {
+                    return;
+                }
+                const std::size_t seed = t / (refills * leaves), rest = t % (refills * leaves);
+                const std::size_t refill = rest / leaves, leaf = rest % leaves;
+                std::uint64_t h[8];
+                blake2xb_leaf(roots + 8 * (seed * refills + refill), leaf, h);
+                const std::size_t first = refill * kWordsPerRefill + 8 * leaf;
+                for (std::size_t i = 0; i < 8 && first + i < words; i++)
+                {
+                    out[seed * words + first + i] = h[i];
+                }
+            }
+
+            void check(cudaError_t status, const char *what)
+            {
+                if (status != cudaSuccess)
+                {
+                    throw DeviceError(std::string("CUDA ") + what + ": " + cudaGetErrorString(status));
+                }
+            }
+
+            struct Buffers
+            {
+                std::uint64_t *seeds = nullptr, *roots = nullptr, *out = nullptr;
+                ~Buffers()
+                {
+                    cudaFree(seeds);
+                    cudaFree(roots);
+                    cudaFree(out);
+                }
+            };
+        } // namespace
+
+        void blake2xb_words_device(const std::uint64_t *seeds, std::size_t nseeds, std::size_t words, std::uint64_t *out)
+        {
+            if (nseeds == 0 || words == 0)
+            {
+                return;
+            }
+            const std::size_t refills = (words + kWordsPerRefill - 1) / kWordsPerRefill;
+            Buffers d;
+            check(cudaMalloc(&d.seeds, nseeds * 64), "allocation of the seeds");
+            check(cudaMalloc(&d.roots, nseeds * refills * 64), "allocation of the roots");
+            check(cudaMalloc(&d.out, nseeds * words * 8), "allocation of the streams");
+            check(cudaMemcpy(d.seeds, seeds, nseeds * 64, cudaMemcpyHostToDevice), "copy to the device");
+            const unsigned threads = 256;
+            const std::size_t root_count = nseeds * refills, leaf_count = root_count * (kStreamBlockBytes / 64);
+            roots_kernel<<<static_cast<unsigned>((root_count + threads - 1) / threads), threads>>>(d.seeds, nseeds, refills, d.roots);
+            check(cudaGetLastError(), "root launch");
+            leaves_kernel<<<static_cast<unsigned>((leaf_count + threads - 1) / threads), threads>>>(
+                d.roots, nseeds, refills, words, d.out);
+            check(cudaGetLastError(), "leaf launch");
+            check(cudaDeviceSynchronize(), "Blake2xb");
+            check(cudaMemcpy(out, d.out, nseeds * words * 8, cudaMemcpyDeviceToHost), "copy to the host");
+        }
+    } // namespace cuda
+} // namespace fhto
