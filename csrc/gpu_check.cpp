@@ -7,10 +7,12 @@
 #include "cuda/api.h"
 #include "cuda/arith.cuh"
 #include "cuda/blake2.cuh"
+#include "cuda/uniform.cuh"
 #include "errors.h"
 #include "prng.h"
 #include "symmetric.h"
 #include "seal/util/ntt.h"
+#include "seal/util/uintarithsmallmod.h"
 
 namespace fhto
 {
@@ -128,6 +130,61 @@ namespace fhto
             {
                 throw std::logic_error(std::string("the CUDA path's Blake2xb (") + (device ? "device" : "host") +
                                        ") differs from the engine's stream");
+            }
+        }
+        return trials;
+    }
+
+    std::size_t check_cuda_uniform(const Context &context, std::size_t trials, bool device)
+    {
+        if (device && (!cuda::compiled() || cuda::device_count() == 0))
+        {
+            throw DeviceError(cuda::compiled() ? "no usable CUDA device" : "this build has no CUDA path");
+        }
+        const auto &moduli = context.seal_context().first_context_data()->parms().coeff_modulus();
+        const std::size_t n = context.values_per_ciphertext(), limbs = moduli.size(), needed = n * limbs;
+        std::vector<cuda::UniformPrime> primes;
+        std::vector<std::uint64_t> flat;
+        for (const auto &q : moduli)
+        {
+            const std::uint64_t max_multiple = ~std::uint64_t{ 0 } - seal::util::barrett_reduce_64(~std::uint64_t{ 0 }, q) - 1;
+            primes.push_back(cuda::UniformPrime{ q.value(), q.const_ratio()[1], max_multiple });
+            flat.insert(flat.end(), { q.value(), q.const_ratio()[1], max_multiple });
+        }
+        Blake2xbStream source(random_seed());
+        std::vector<std::uint64_t> seeds(8 * trials), ours(needed * trials), theirs(needed);
+        for (auto &w : seeds)
+        {
+            w = source.next_word();
+        }
+        if (device)
+        {
+            cuda::expand_uniform_device(seeds.data(), trials, n, limbs, flat.data(), ours.data());
+        }
+        else
+        {
+            for (std::size_t k = 0; k < trials; k++)
+            {
+                for (std::size_t words = needed + 64;; words *= 2)
+                {
+                    std::vector<std::uint64_t> stream(words);
+                    cuda::blake2xb_words_host(seeds.data() + 8 * k, stream.data(), words);
+                    if (cuda::expand_uniform_host(stream.data(), words, n, limbs, primes.data(), ours.data() + k * needed))
+                    {
+                        break;
+                    }
+                }
+            }
+        }
+        for (std::size_t k = 0; k < trials; k++)
+        {
+            Seed seed;
+            std::copy(seeds.begin() + 8 * k, seeds.begin() + 8 * k + 8, seed.begin());
+            expand_uniform(context, seed, theirs.data());
+            if (!std::equal(theirs.begin(), theirs.end(), ours.begin() + k * needed))
+            {
+                throw std::logic_error(std::string("the CUDA path's uniform sampling (") + (device ? "device" : "host") +
+                                       ") differs from the engine's");
             }
         }
         return trials;

@@ -21,6 +21,13 @@ namespace fhto
     std::size_t check_cuda_blake2(std::size_t trials, bool device);
 
     /**
+    Checks, on `trials` random seeds, that the CUDA path's uniform sampling (uniform.cuh over
+    blake2.cuh: host driver, or with `device` the GPU's streams) equals the engine's expand_uniform
+    (proved equal to SEAL's sample_poly_uniform) for the context's data primes.
+    */
+    std::size_t check_cuda_uniform(const Context &context, std::size_t trials, bool device);
+
+    /**
     The same comparison for the device kernel (a batch of `trials` polynomials per prime in one
     call). @throws DeviceError without a usable GPU or on a CUDA error
     */

@@ -191,6 +191,13 @@ namespace fhto
                 },
                 py::arg("trials"), py::arg("device"));
             m.def(
+                "cuda_check_uniform",
+                [](const Context &c, std::size_t trials, bool device) {
+                    py::gil_scoped_release release;
+                    return check_cuda_uniform(c, trials, device);
+                },
+                py::arg("context"), py::arg("trials"), py::arg("device"));
+            m.def(
                 "cuda_check_ntt_device",
                 [](const Context &c, std::size_t trials) {
                     py::gil_scoped_release release;

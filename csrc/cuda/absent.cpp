@@ -27,6 +27,12 @@ namespace fhto
             throw DeviceError("this build has no CUDA path (build with -C cmake.define.FHTO_CUDA=ON)");
         }
 
+        void expand_uniform_device(
+            const std::uint64_t *, std::size_t, std::size_t, std::size_t, const std::uint64_t *, std::uint64_t *)
+        {
+            throw DeviceError("this build has no CUDA path (build with -C cmake.define.FHTO_CUDA=ON)");
+        }
+
         void blake2xb_words_device(const std::uint64_t *, std::size_t, std::size_t, std::uint64_t *)
         {
             throw DeviceError("this build has no CUDA path (build with -C cmake.define.FHTO_CUDA=ON)");

@@ -38,5 +38,16 @@ namespace fhto
         @throws DeviceError naming the CUDA error
         */
         void blake2xb_words_device(const std::uint64_t *seeds, std::size_t nseeds, std::size_t words, std::uint64_t *out);
+
+        /**
+        SEAL's uniform sampling of `nseeds` polynomials (limbs * n residues each, out stream after
+        stream) from their 64-byte seeds: the streams on device 0, one launch for all of them, then
+        the in-order reduction of uniform.cuh on the host. `primes` holds q,
+        floor(2^128/q)'s high word and the rejection bound of each limb, three words per limb.
+        @throws DeviceError naming the CUDA error
+        */
+        void expand_uniform_device(
+            const std::uint64_t *seeds, std::size_t nseeds, std::size_t n, std::size_t limbs, const std::uint64_t *primes,
+            std::uint64_t *out);
     } // namespace cuda
 } // namespace fhto

@@ -5,6 +5,8 @@
 #include <string>
 #include "cuda/api.h"
 #include "cuda/blake2.cuh"
+#include "cuda/uniform.cuh"
+#include <vector>
 #include "errors.h"
 
 namespace fhto
@@ -85,6 +87,29 @@ namespace fhto
             check(cudaGetLastError(), "leaf launch");
             check(cudaDeviceSynchronize(), "Blake2xb");
             check(cudaMemcpy(out, d.out, nseeds * words * 8, cudaMemcpyDeviceToHost), "copy to the host");
+        }
+        void expand_uniform_device(
+            const std::uint64_t *seeds, std::size_t nseeds, std::size_t n, std::size_t limbs, const std::uint64_t *primes,
+            std::uint64_t *out)
+        {
+            // The streams with spares for the rejected words (SEAL's primes reject a word with
+            // probability far below 2^-8); the reductions then run on the host's copy, in order,
+            // because a rejection shifts every later replacement.
+            const std::size_t needed = n * limbs, words = needed + needed / 16 + 64;
+            std::vector<std::uint64_t> stream(nseeds * words);
+            blake2xb_words_device(seeds, nseeds, words, stream.data());
+            std::vector<UniformPrime> p(limbs);
+            for (std::size_t l = 0; l < limbs; l++)
+            {
+                p[l] = UniformPrime{ primes[3 * l], primes[3 * l + 1], primes[3 * l + 2] };
+            }
+            for (std::size_t k = 0; k < nseeds; k++)
+            {
+                if (!expand_uniform_host(stream.data() + k * words, words, n, limbs, p.data(), out + k * needed))
+                {
+                    throw DeviceError("uniform sampling ran out of spare stream words (more rejections than expected)");
+                }
+            }
         }
     } // namespace cuda
 } // namespace fhto

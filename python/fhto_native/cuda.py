@@ -5,11 +5,13 @@ when nvcc is found; ``OFF`` skips it). Without a GPU at run time everything runs
 with no error and no warning.
 
 Today the GPU path holds the batched negacyclic NTT (one launch per stage for a whole batch) and
-the batched Blake2xb stream (a thread per 64-byte leaf: the seed expansion of ``a``), written with
-the same ``__host__ __device__`` arithmetic (``csrc/cuda/arith.cuh``, ``csrc/cuda/blake2.cuh``)
-that host drivers run, so that CI checks them bit for bit against SEAL's NTT and the engine's
-stream on machines without a GPU (:func:`check_host`, :func:`check_blake2`). GPU encoding and
-encryption are the next steps.
+the batched Blake2xb streams (a thread per 64-byte leaf), from which a seeded ciphertext's ``a``
+is expanded by SEAL's uniform sampling (its in-order pass on the host for now). All are written
+with the same ``__host__ __device__`` code (``csrc/cuda/arith.cuh``, ``blake2.cuh``,
+``uniform.cuh``) that host drivers run, so CI checks them bit for bit against SEAL's NTT and the
+engine's stream and sampler on machines without a GPU (:func:`check_host`, :func:`check_blake2`,
+:func:`check_uniform`). GPU encoding, encryption and the server's sum are the next steps; the GPU
+side has not yet run on a GPU (none was available).
 """
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ from . import _core
 from ._inputs import as_parties
 from .engine import _Context
 
-__all__ = ["compiled", "available", "device", "check_host", "check_blake2", "check_device"]
+__all__ = ["compiled", "available", "device", "check_host", "check_blake2", "check_uniform", "check_device"]
 
 
 def compiled() -> bool:
@@ -47,6 +49,13 @@ def check_blake2(trials: int = 4, *, device: bool = False) -> int:
     with the engine's, bit for bit, on ``trials`` random seeds: on the host, or with ``device``
     on the GPU (:class:`DeviceError` without one)."""
     return int(_core.cuda_check_blake2(as_parties(trials), bool(device)))
+
+
+def check_uniform(context: _Context, trials: int = 4, *, device: bool = False) -> int:
+    """Compare the CUDA path's expansion of a seeded ciphertext's ``a`` (SEAL's uniform sampling
+    over its Blake2xb stream) with the engine's, bit for bit, for ``context``'s data primes, on
+    ``trials`` random seeds: on the host, or with ``device`` using the GPU's streams."""
+    return int(_core.cuda_check_uniform(context._core, as_parties(trials), bool(device)))
 
 
 def check_device(context: _Context, trials: int = 4) -> int:

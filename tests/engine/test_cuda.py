@@ -41,3 +41,15 @@ def test_cuda_blake2xb_matches_the_engines_stream_on_the_host():
 @pytest.mark.skipif(not cuda.available(), reason="no CUDA device")
 def test_gpu_blake2xb_matches_the_engines_stream():
     assert cuda.check_blake2(trials=64, device=True) == 64
+
+
+@pytest.mark.parametrize("preset", ["aggregation", "compact", "conservative", "threshold"])
+def test_cuda_uniform_expansion_matches_the_engine_on_the_host(preset):
+    keys = fh.KeySet.generate(preset, seed=3)
+    assert cuda.check_uniform(keys.public_context(), trials=2) == 2
+
+
+@pytest.mark.skipif(not cuda.available(), reason="no CUDA device")
+def test_gpu_uniform_expansion_matches_the_engine():
+    keys = fh.KeySet.generate("compact", seed=3)
+    assert cuda.check_uniform(keys.public_context(), trials=32, device=True) == 32
