@@ -8,6 +8,9 @@
 #include "cuda/arith.cuh"
 #include "cuda/blake2.cuh"
 #include "cuda/uniform.cuh"
+#include "cuda/sample.cuh"
+#include "pack.h"
+#include "seal/util/rlwe.h"
 #include "errors.h"
 #include "prng.h"
 #include "symmetric.h"
@@ -188,6 +191,75 @@ namespace fhto
             }
         }
         return trials;
+    }
+
+    std::size_t check_cuda_sampling_host(const Context &context, std::size_t trials)
+    {
+        const auto &data = *context.seal_context().first_context_data();
+        const auto &parms = data.parms();
+        const auto &moduli = parms.coeff_modulus();
+        const std::size_t n = context.values_per_ciphertext(), limbs = moduli.size();
+        std::size_t comparisons = 0;
+        Blake2xbStream source(random_seed());
+        for (std::size_t k = 0; k < trials; k++)
+        {
+            // Noise: the same stream through SEAL's sampler and through the shared code.
+            Seed seed;
+            for (auto &w : seed)
+            {
+                w = source.next_word();
+            }
+            std::vector<std::uint64_t> theirs(n * limbs), ours(n * limbs);
+            seal::util::sample_poly_cbd(std::make_shared<seal::Blake2xbPRNG>(seal::prng_seed_type(seed)), parms, theirs.data());
+            Blake2xbStream stream(seed);
+            std::vector<std::uint8_t> bytes(6 * n);
+            stream.generate(bytes.data(), bytes.size());
+            for (std::size_t i = 0; i < n; i++)
+            {
+                const int noise = cuda::cbd_noise(bytes.data() + 6 * i);
+                for (std::size_t l = 0; l < limbs; l++)
+                {
+                    ours[l * n + i] = cuda::noise_residue(noise, moduli[l].value());
+                }
+            }
+            if (ours != theirs)
+            {
+                throw std::logic_error("the CUDA path's centred binomial noise differs from SEAL's");
+            }
+            comparisons++;
+            // Packing: a public-key ciphertext's words, packed by the engine and by the shared code.
+            const PackLayout *layout = context.pack_layout(Mode::public_key);
+            if (layout == nullptr)
+            {
+                continue;
+            }
+            seal::Ciphertext ct;
+            context.encryptor().encrypt_zero(ct);
+            std::vector<std::uint8_t> seal_bytes(layout->seal_bytes), packed(layout->packed_bytes);
+            ct.save(reinterpret_cast<seal::seal_byte *>(seal_bytes.data()), seal_bytes.size(), seal::compr_mode_type::none);
+            pack_ciphertext(*layout, seal_bytes.data(), packed.data());
+            std::size_t at = layout->words_offset;
+            for (std::size_t p = 0; p < layout->polys; p++)
+            {
+                for (std::size_t l = 0; l < layout->bits.size(); l++)
+                {
+                    const int bits = layout->bits[l];
+                    const std::uint64_t *words = ct.data(p) + l * n;
+                    std::vector<std::uint8_t> mine(n / 8 * static_cast<std::size_t>(bits));
+                    for (std::size_t g = 0; g < n / 8; g++)
+                    {
+                        cuda::pack_group(words + 8 * g, bits, mine.data() + g * static_cast<std::size_t>(bits));
+                    }
+                    if (!std::equal(mine.begin(), mine.end(), packed.begin() + static_cast<std::ptrdiff_t>(at)))
+                    {
+                        throw std::logic_error("the CUDA path's bit packing differs from the engine's");
+                    }
+                    at += mine.size();
+                }
+            }
+            comparisons++;
+        }
+        return comparisons;
     }
 
     std::size_t check_cuda_ntt_device(const Context &context, std::size_t trials)

@@ -28,6 +28,13 @@ namespace fhto
     std::size_t check_cuda_uniform(const Context &context, std::size_t trials, bool device);
 
     /**
+    Checks, on `trials` random seeds and ciphertexts, the CUDA path's per-coefficient steps run on
+    the host: its centred binomial noise against SEAL's sample_poly_cbd (same stream), and its bit
+    packing against the engine's packed ciphertexts.
+    */
+    std::size_t check_cuda_sampling_host(const Context &context, std::size_t trials);
+
+    /**
     The same comparison for the device kernel (a batch of `trials` polynomials per prime in one
     call). @throws DeviceError without a usable GPU or on a CUDA error
     */

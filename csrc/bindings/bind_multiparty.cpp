@@ -198,6 +198,13 @@ namespace fhto
                 },
                 py::arg("context"), py::arg("trials"), py::arg("device"));
             m.def(
+                "cuda_check_sampling_host",
+                [](const Context &c, std::size_t trials) {
+                    py::gil_scoped_release release;
+                    return check_cuda_sampling_host(c, trials);
+                },
+                py::arg("context"), py::arg("trials"));
+            m.def(
                 "cuda_check_ntt_device",
                 [](const Context &c, std::size_t trials) {
                     py::gil_scoped_release release;

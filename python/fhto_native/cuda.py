@@ -6,11 +6,12 @@ with no error and no warning.
 
 Today the GPU path holds the batched negacyclic NTT (one launch per stage for a whole batch) and
 the batched Blake2xb streams (a thread per 64-byte leaf), from which a seeded ciphertext's ``a``
-is expanded by SEAL's uniform sampling (its in-order pass on the host for now). All are written
-with the same ``__host__ __device__`` code (``csrc/cuda/arith.cuh``, ``blake2.cuh``,
-``uniform.cuh``) that host drivers run, so CI checks them bit for bit against SEAL's NTT and the
-engine's stream and sampler on machines without a GPU (:func:`check_host`, :func:`check_blake2`,
-:func:`check_uniform`). GPU encoding, encryption and the server's sum are the next steps; the GPU
+is expanded by SEAL's uniform sampling (its in-order pass on the host for now); and, not yet in
+a kernel, the centred binomial noise and the bit packing. All are written with the same
+``__host__ __device__`` code (``csrc/cuda/arith.cuh``, ``blake2.cuh``, ``uniform.cuh``,
+``sample.cuh``) that host drivers run, so CI checks them bit for bit against SEAL's NTT, SEAL's
+noise sampler and the engine's stream, sampler and packing on machines without a GPU
+(:func:`check_host`, :func:`check_blake2`, :func:`check_uniform`, :func:`check_sampling`). GPU encoding, encryption and the server's sum are the next steps; the GPU
 side has not yet run on a GPU (none was available).
 """
 from __future__ import annotations
@@ -19,7 +20,9 @@ from . import _core
 from ._inputs import as_parties
 from .engine import _Context
 
-__all__ = ["compiled", "available", "device", "check_host", "check_blake2", "check_uniform", "check_device"]
+__all__ = [
+    "compiled", "available", "device", "check_host", "check_blake2", "check_uniform", "check_sampling", "check_device",
+]
 
 
 def compiled() -> bool:
@@ -56,6 +59,12 @@ def check_uniform(context: _Context, trials: int = 4, *, device: bool = False) -
     over its Blake2xb stream) with the engine's, bit for bit, for ``context``'s data primes, on
     ``trials`` random seeds: on the host, or with ``device`` using the GPU's streams."""
     return int(_core.cuda_check_uniform(context._core, as_parties(trials), bool(device)))
+
+
+def check_sampling(context: _Context, trials: int = 4) -> int:
+    """Compare the CUDA path's centred binomial noise with SEAL's sampler (the same stream) and its
+    bit packing with the engine's packed ciphertexts, bit for bit, run on the host."""
+    return int(_core.cuda_check_sampling_host(context._core, as_parties(trials)))
 
 
 def check_device(context: _Context, trials: int = 4) -> int:

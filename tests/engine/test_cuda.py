@@ -53,3 +53,10 @@ def test_cuda_uniform_expansion_matches_the_engine_on_the_host(preset):
 def test_gpu_uniform_expansion_matches_the_engine():
     keys = fh.KeySet.generate("compact", seed=3)
     assert cuda.check_uniform(keys.public_context(), trials=32, device=True) == 32
+
+
+@pytest.mark.parametrize("preset", ["aggregation", "compact", "conservative", "threshold"])
+def test_cuda_noise_and_packing_match_seal_and_the_engine_on_the_host(preset):
+    keys = fh.KeySet.generate(preset, seed=4)
+    packable = keys.public_context()._core.ciphertext_bytes(fh._core.Mode.public_key, fh._core.Packing.bits) > 0
+    assert cuda.check_sampling(keys.public_context(), trials=2) == (4 if packable else 2)
