@@ -8,6 +8,25 @@
 
 namespace fhto
 {
+    std::size_t write_slot_values(
+        const std::vector<std::complex<double>> &slots, std::size_t k, std::size_t values_per_ciphertext, double *out,
+        std::size_t out_count) noexcept
+    {
+        const std::size_t begin = k * values_per_ciphertext;
+        const std::size_t n = std::min<std::size_t>(out_count - begin, values_per_ciphertext);
+        double *dst = out + begin;
+        for (std::size_t j = 0; 2 * j + 1 < n; j++)
+        {
+            dst[2 * j] = slots[j].real();
+            dst[2 * j + 1] = slots[j].imag();
+        }
+        if (n % 2)
+        {
+            dst[n - 1] = slots[n / 2].real();
+        }
+        return n;
+    }
+
     void decrypt_into(const Context &context, const BatchView &batch, double *out, std::size_t out_count, int threads)
     {
         auto &decryptor = context.decryptor();
@@ -43,17 +62,8 @@ namespace fhto
                 decryptor.decrypt(ct, plain);
                 encoder.decode(plain, slot_values, pool);
                 const std::size_t begin = k * per_ct;
-                const std::size_t n = std::min<std::size_t>(out_count - begin, per_ct);
-                double *dst = out + begin;
-                for (std::size_t j = 0; 2 * j + 1 < n; j++)
-                {
-                    dst[2 * j] = slot_values[j].real();
-                    dst[2 * j + 1] = slot_values[j].imag();
-                }
-                if (n % 2)
-                {
-                    dst[n - 1] = slot_values[n / 2].real();
-                }
+                const std::size_t n = write_slot_values(slot_values, k, per_ct, out, out_count);
+                const double *dst = out + begin;
                 for (std::size_t j = 0; j < n; j++)
                 {
                     if (!(std::fabs(dst[j]) <= limit))

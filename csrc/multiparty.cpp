@@ -6,6 +6,7 @@
 #include <set>
 #include <string>
 #include "bytes.h"
+#include "decrypt.h"
 #include "errors.h"
 #include "parallel.h"
 #include "symmetric.h"
@@ -680,18 +681,7 @@ namespace fhto
             plain.parms_id() = ct.parms_id();
             plain.scale() = ct.scale();
             encoder.decode(plain, slots, pool);
-            const std::size_t begin = k * per_values;
-            const std::size_t m = std::min<std::size_t>(out_count - begin, per_values);
-            double *dst = out + begin;
-            for (std::size_t j = 0; 2 * j + 1 < m; j++)
-            {
-                dst[2 * j] = slots[j].real();
-                dst[2 * j + 1] = slots[j].imag();
-            }
-            if (m % 2)
-            {
-                dst[m - 1] = slots[m / 2].real();
-            }
+            write_slot_values(slots, k, per_values, out, out_count);
         });
     }
 } // namespace fhto

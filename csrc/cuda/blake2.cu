@@ -1,13 +1,11 @@
 // Blake2xb streams on the GPU: the roots of every refill of every seed in one launch, then every
 // 64-byte leaf in another (a thread per leaf), written as the streams' words in order.
 
-#include <cuda_runtime.h>
-#include <string>
+#include <vector>
 #include "cuda/api.h"
 #include "cuda/blake2.cuh"
+#include "cuda/device.cuh"
 #include "cuda/uniform.cuh"
-#include <vector>
-#include "errors.h"
 
 namespace fhto
 {
@@ -45,25 +43,6 @@ namespace fhto
                     out[seed * words + first + i] = h[i];
                 }
             }
-
-            void check(cudaError_t status, const char *what)
-            {
-                if (status != cudaSuccess)
-                {
-                    throw DeviceError(std::string("CUDA ") + what + ": " + cudaGetErrorString(status));
-                }
-            }
-
-            struct Buffers
-            {
-                std::uint64_t *seeds = nullptr, *roots = nullptr, *out = nullptr;
-                ~Buffers()
-                {
-                    cudaFree(seeds);
-                    cudaFree(roots);
-                    cudaFree(out);
-                }
-            };
         } // namespace
 
         void blake2xb_words_device(const std::uint64_t *seeds, std::size_t nseeds, std::size_t words, std::uint64_t *out)
@@ -73,20 +52,18 @@ namespace fhto
                 return;
             }
             const std::size_t refills = (words + kWordsPerRefill - 1) / kWordsPerRefill;
-            Buffers d;
-            check(cudaMalloc(&d.seeds, nseeds * 64), "allocation of the seeds");
-            check(cudaMalloc(&d.roots, nseeds * refills * 64), "allocation of the roots");
-            check(cudaMalloc(&d.out, nseeds * words * 8), "allocation of the streams");
-            check(cudaMemcpy(d.seeds, seeds, nseeds * 64, cudaMemcpyHostToDevice), "copy to the device");
+            const DeviceArray<std::uint64_t> d_seeds(seeds, 8 * nseeds, "allocation of the seeds");
+            const DeviceArray<std::uint64_t> d_roots(8 * nseeds * refills, "allocation of the roots");
+            const DeviceArray<std::uint64_t> d_out(nseeds * words, "allocation of the streams");
             const unsigned threads = 256;
             const std::size_t root_count = nseeds * refills, leaf_count = root_count * (kStreamBlockBytes / 64);
-            roots_kernel<<<static_cast<unsigned>((root_count + threads - 1) / threads), threads>>>(d.seeds, nseeds, refills, d.roots);
+            roots_kernel<<<static_cast<unsigned>((root_count + threads - 1) / threads), threads>>>(d_seeds.get(), nseeds, refills, d_roots.get());
             check(cudaGetLastError(), "root launch");
             leaves_kernel<<<static_cast<unsigned>((leaf_count + threads - 1) / threads), threads>>>(
-                d.roots, nseeds, refills, words, d.out);
+                d_roots.get(), nseeds, refills, words, d_out.get());
             check(cudaGetLastError(), "leaf launch");
             check(cudaDeviceSynchronize(), "Blake2xb");
-            check(cudaMemcpy(out, d.out, nseeds * words * 8, cudaMemcpyDeviceToHost), "copy to the host");
+            d_out.copy_to(out, nseeds * words);
         }
         void expand_uniform_device(
             const std::uint64_t *seeds, std::size_t nseeds, std::size_t n, std::size_t limbs, const std::uint64_t *primes,

@@ -1,11 +1,9 @@
 // The batched forward NTT on the GPU: the butterflies of arith.cuh, one launch per stage for
 // every polynomial of the batch at once, then one launch for the final reduction.
 
-#include <cuda_runtime.h>
-#include <string>
 #include "cuda/api.h"
-#include "errors.h"
 #include "cuda/arith.cuh"
+#include "cuda/device.cuh"
 
 namespace fhto
 {
@@ -37,26 +35,6 @@ namespace fhto
                     values[t] = reduce_4q(values[t], q);
                 }
             }
-
-            void check(cudaError_t status, const char *what)
-            {
-                if (status != cudaSuccess)
-                {
-                    throw DeviceError(std::string("CUDA ") + what + ": " + cudaGetErrorString(status));
-                }
-            }
-
-            /** Device buffers freed on every path. */
-            struct Buffers
-            {
-                std::uint64_t *values = nullptr, *roots = nullptr, *quots = nullptr;
-                ~Buffers()
-                {
-                    cudaFree(values);
-                    cudaFree(roots);
-                    cudaFree(quots);
-                }
-            };
         } // namespace
 
         void ntt_forward_device(
@@ -68,26 +46,22 @@ namespace fhto
                 throw ParameterError("ntt_forward_device: log_n must be 1 to 17 and the batch non-empty");
             }
             const std::size_t n = std::size_t(1) << log_n;
-            const std::size_t words = polys * n, bytes = words * sizeof(std::uint64_t);
-            Buffers d;
-            check(cudaMalloc(&d.values, bytes), "allocation of the batch");
-            check(cudaMalloc(&d.roots, n * sizeof(std::uint64_t)), "allocation of the roots");
-            check(cudaMalloc(&d.quots, n * sizeof(std::uint64_t)), "allocation of the roots");
-            check(cudaMemcpy(d.values, values, bytes, cudaMemcpyHostToDevice), "copy to the device");
-            check(cudaMemcpy(d.roots, roots, n * sizeof(std::uint64_t), cudaMemcpyHostToDevice), "copy to the device");
-            check(cudaMemcpy(d.quots, quots, n * sizeof(std::uint64_t), cudaMemcpyHostToDevice), "copy to the device");
+            const std::size_t words = polys * n;
+            const DeviceArray<std::uint64_t> d_values(values, words, "allocation of the batch");
+            const DeviceArray<std::uint64_t> d_roots(roots, n, "allocation of the roots");
+            const DeviceArray<std::uint64_t> d_quots(quots, n, "allocation of the roots");
             const unsigned threads = 256;
             const std::size_t butterflies = polys * (n / 2);
             const unsigned blocks = static_cast<unsigned>((butterflies + threads - 1) / threads);
             for (std::size_t m = 1; m < n; m <<= 1)
             {
-                ntt_stage<<<blocks, threads>>>(d.values, polys, log_n, m, q, d.roots, d.quots);
+                ntt_stage<<<blocks, threads>>>(d_values.get(), polys, log_n, m, q, d_roots.get(), d_quots.get());
                 check(cudaGetLastError(), "NTT stage launch");
             }
-            final_reduce<<<static_cast<unsigned>((words + threads - 1) / threads), threads>>>(d.values, words, q);
+            final_reduce<<<static_cast<unsigned>((words + threads - 1) / threads), threads>>>(d_values.get(), words, q);
             check(cudaGetLastError(), "reduction launch");
             check(cudaDeviceSynchronize(), "NTT");
-            check(cudaMemcpy(values, d.values, bytes, cudaMemcpyDeviceToHost), "copy to the host");
+            d_values.copy_to(values, words);
         }
     } // namespace cuda
 } // namespace fhto

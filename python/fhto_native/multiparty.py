@@ -45,7 +45,7 @@ import numpy as np
 from . import _core
 from ._files import write_atomic
 from ._inputs import as_buffer, as_seed, as_threads
-from .engine import EncryptedUpdate, PublicContext
+from .engine import PublicContext
 from .errors import (
     DecryptionRefusedError,
     FormatError,
@@ -872,14 +872,14 @@ class Party:
         """
         c = self.share.consortium
         buf = as_buffer(data, "sum")
-        batch = EncryptedUpdate.from_bytes(buf)
-        header = _core.check_batch(self.public._core, buf)
+        header = _core.check_batch(self.public._core, buf)  # reads the header only: a sum is not copied
         if header["fingerprint"] != self.public._core.fingerprint:
             raise KeyMismatchError("this sum was made under another key")
-        if batch.mode != "sum" or not self.min_contributions <= batch.contributions <= c.parties:
+        mode, contributions = header["mode"].name, header["contributions"]
+        if mode != "sum" or not self.min_contributions <= contributions <= c.parties:
             raise DecryptionRefusedError(
                 f"party {self.party} shares only sums of {self.min_contributions} to {c.parties} contributions; "
-                f"got a {batch.mode} batch of {batch.contributions}"
+                f"got a {mode} batch of {contributions}"
             )
         group = _as_party_set(parties, c)
         if self.party not in group:
@@ -887,14 +887,14 @@ class Party:
         digest = hashlib.sha256(buf).digest()
         if digest.hex() in self.issued:
             raise DecryptionRefusedError(f"party {self.party} already issued a share for this sum (SHA-256 {digest.hex()[:16]}...)")
-        coefficients = batch.ciphertext_count * c.n
+        coefficients = header["ciphertext_count"] * c.n
         if self.spent + coefficients > 2 ** c.budget_bits:
             raise DecryptionRefusedError(
                 f"party {self.party}'s decryption budget (2^{c.budget_bits} coefficients) would be exceeded: "
                 f"{self.spent} spent, {coefficients} asked; the consortium must generate a new key"
             )
         if self.share.tag_key is not None:
-            self._check_tags(buf, batch.contributions, round, tags)
+            self._check_tags(buf, contributions, round, tags)
         ring = c._ring()
         moduli = ring.data_moduli
         if c.threshold == c.parties:
@@ -913,7 +913,7 @@ class Party:
         self._save_ledger()
         return DecryptionShare(
             c.id, self.public._core.fingerprint, digest, self.party, group, c.round_bits, c.flood_bits,
-            batch.value_count, batch.ciphertext_count, payload,
+            header["value_count"], header["ciphertext_count"], payload,
         )
 
     def _check_tags(self, data: Any, contributions: int, round: Optional[int], tags: Optional[Sequence[Any]]) -> None:
