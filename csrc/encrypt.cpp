@@ -88,53 +88,61 @@ namespace fhto
             }
             return total;
         }
-
-        void check_options(const Context &context, const EncryptOptions &options)
-        {
-            if (options.mode != Mode::symmetric && options.mode != Mode::public_key)
-            {
-                throw ParameterError("mode must be symmetric or public_key");
-            }
-            if (!std::isfinite(options.weight) || options.weight == 0)
-            {
-                throw ParameterError("weight must be finite and non-zero");
-            }
-            if (options.parties == 0)
-            {
-                throw ParameterError("parties must be at least 1");
-            }
-            if (options.mode == Mode::symmetric && !context.has_secret_key())
-            {
-                throw SecretKeyRequiredError(
-                    "symmetric encryption needs the secret key; a public context can only encrypt with mode='public_key'");
-            }
-        }
     } // namespace
+
+    void check_options(const Context &context, const EncryptOptions &options)
+    {
+        if (options.mode != Mode::symmetric && options.mode != Mode::public_key)
+        {
+            throw ParameterError("mode must be symmetric or public_key");
+        }
+        if (!std::isfinite(options.weight) || options.weight == 0)
+        {
+            throw ParameterError("weight must be finite and non-zero");
+        }
+        if (options.parties == 0)
+        {
+            throw ParameterError("parties must be at least 1");
+        }
+        if (options.mode == Mode::symmetric && !context.has_secret_key())
+        {
+            throw SecretKeyRequiredError(
+                "symmetric encryption needs the secret key; a public context can only encrypt with mode='public_key'");
+        }
+    }
+
+    void check_scan(
+        const Context &context, const EncryptOptions &options, std::size_t first_bad, double bad_value, double max_abs,
+        std::size_t max_index)
+    {
+        if (first_bad != SIZE_MAX)
+        {
+            throw ValueRangeError(
+                "values must be finite: index " + std::to_string(first_bad) + " is " +
+                (std::isnan(bad_value) ? "nan" : (bad_value > 0 ? "inf" : "-inf")));
+        }
+        const double limit = context.max_abs_value(options.parties, options.mode);
+        const double worst = max_abs * std::fabs(options.weight);
+        if (worst > limit)
+        {
+            std::ostringstream s;
+            s.precision(6);
+            s << "values too large for the parameters: |weight * value| = " << worst << " at index " << max_index
+              << " exceeds the limit " << limit << " for a sum of " << options.parties << " contribution(s) ("
+              << describe(context.params()) << ", data modulus 2^" << context.data_modulus_bits()
+              << "); use a smaller weight or fewer parties, or parameters with a smaller scale or a larger modulus";
+            throw ValueRangeError(s.str());
+        }
+    }
 
     template <typename T>
     void check_values(const Context &context, const T *values, std::size_t count, const EncryptOptions &options)
     {
         check_options(context, options);
         const ScanResult r = scan(values, count, resolve_threads(options.threads));
-        if (r.first_bad != SIZE_MAX)
-        {
-            const double v = static_cast<double>(values[r.first_bad]);
-            throw ValueRangeError(
-                "values must be finite: index " + std::to_string(r.first_bad) + " is " +
-                (std::isnan(v) ? "nan" : (v > 0 ? "inf" : "-inf")));
-        }
-        const double limit = context.max_abs_value(options.parties, options.mode);
-        const double worst = r.max_abs * std::fabs(options.weight);
-        if (worst > limit)
-        {
-            std::ostringstream s;
-            s.precision(6);
-            s << "values too large for the parameters: |weight * value| = " << worst << " at index " << r.max_index
-              << " exceeds the limit " << limit << " for a sum of " << options.parties << " contribution(s) ("
-              << describe(context.params()) << ", data modulus 2^" << context.data_modulus_bits()
-              << "); use a smaller weight or fewer parties, or parameters with a smaller scale or a larger modulus";
-            throw ValueRangeError(s.str());
-        }
+        check_scan(
+            context, options, r.first_bad, r.first_bad != SIZE_MAX ? static_cast<double>(values[r.first_bad]) : 0.0,
+            r.max_abs, r.max_index);
     }
 
     template <typename T>

@@ -31,6 +31,21 @@ namespace fhto
     std::size_t encrypted_size(const Context &context, std::size_t value_count, Mode mode, Packing packing = Packing::none);
 
     /**
+    Checks the options of one encryption call.
+    @throws ParameterError for a bad mode, weight or parties
+    @throws SecretKeyRequiredError for symmetric mode on a public context
+    */
+    void check_options(const Context &context, const EncryptOptions &options);
+
+    /**
+    Turns a scan of the values (first non-finite index or SIZE_MAX, the value there, the largest
+    |value| and its index) into the range check's verdict. @throws ValueRangeError
+    */
+    void check_scan(
+        const Context &context, const EncryptOptions &options, std::size_t first_bad, double bad_value, double max_abs,
+        std::size_t max_index);
+
+    /**
     Checks that every value is finite and that |weight * value| stays within what `parties`
     contributions may hold (Context::max_abs_value). Runs on `threads` threads.
     @throws ValueRangeError naming the first non-finite index, or the largest value and the limit

@@ -37,5 +37,27 @@ namespace fhto
         {
             throw DeviceError("this build has no CUDA path (build with -C cmake.define.FHTO_CUDA=ON)");
         }
+
+        ScanResult scan_device(const void *, int, std::uint64_t, int)
+        {
+            throw DeviceError("this build has no CUDA path (build with -C cmake.define.FHTO_CUDA=ON)");
+        }
+
+        void encrypt_device(
+            const EncryptPlan &, const void *, bool, int, std::uint64_t, double, const std::uint64_t *, std::uint64_t,
+            std::uint32_t, std::uint8_t *, std::uint32_t *, int)
+        {
+            throw DeviceError("this build has no CUDA path (build with -C cmake.define.FHTO_CUDA=ON)");
+        }
+
+        SumProblem sum_device(const SumPlan &, const SumInput *, std::size_t, std::uint64_t, std::uint64_t *, std::uint64_t *, int)
+        {
+            throw DeviceError("this build has no CUDA path (build with -C cmake.define.FHTO_CUDA=ON)");
+        }
+
+        int pointer_device(const void *)
+        {
+            return -1;
+        }
     } // namespace cuda
 } // namespace fhto

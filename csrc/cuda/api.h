@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include "cuda/plan.h"
 
 namespace fhto
 {
@@ -49,5 +50,43 @@ namespace fhto
         void expand_uniform_device(
             const std::uint64_t *seeds, std::size_t nseeds, std::size_t n, std::size_t limbs, const std::uint64_t *primes,
             std::uint64_t *out);
+
+        /**
+        The range check of a flat update of `count` float32 (dtype_bytes 4) or float64 values in
+        device memory on `device`: one launch, a block's partial result each, combined on the host.
+        @throws DeviceError naming the CUDA error
+        */
+        ScanResult scan_device(const void *values, int dtype_bytes, std::uint64_t count, int device);
+
+        /**
+        Encrypts a whole flat update on `device` (csrc/cuda/encrypt.cuh per ciphertext): the
+        values in device memory (values_on_device) or host memory, `ciphertexts` records of
+        plan.record_template.size() bytes written to records and their checks to checks. Each
+        stage is one launch for a chunk of ciphertexts; chunks alternate between two streams so
+        that one chunk's copy back to pinned memory overlaps the next one's arithmetic. Device
+        memory is allocated once per call. Nothing is written to records on error.
+        @throws DeviceError naming the CUDA error (out of memory included); the device stays usable
+        */
+        void encrypt_device(
+            const EncryptPlan &plan, const void *values, bool values_on_device, int dtype_bytes, std::uint64_t count,
+            double weight, const std::uint64_t *bootstrap_seeds, std::uint64_t ciphertexts, std::uint32_t header_checksum,
+            std::uint8_t *records, std::uint32_t *checks, int device);
+
+        /**
+        Sums `count` seeded secret-key batches of `ciphertexts` records each on `device` (csrc/cuda/
+        sum.cu): sum_c0 and sum_c1 receive the sums of c0 and of the expanded seeds, limbs * n words
+        per ciphertext, in host memory. Returns the first problem found (kind none when every record
+        was good), in which case the sums are not written.
+        @throws DeviceError naming the CUDA error
+        */
+        SumProblem sum_device(
+            const SumPlan &plan, const SumInput *inputs, std::size_t count, std::uint64_t ciphertexts, std::uint64_t *sum_c0,
+            std::uint64_t *sum_c1, int device);
+
+        /**
+        The device holding a pointer: its index for device (or managed) memory, -1 for host memory.
+        @throws DeviceError naming the CUDA error
+        */
+        int pointer_device(const void *pointer);
     } // namespace cuda
 } // namespace fhto

@@ -4,6 +4,7 @@
 #include "cuda/api.h"
 #include "cuda/arith.cuh"
 #include "cuda/device.cuh"
+#include "cuda/launch.cuh"
 
 namespace fhto
 {
@@ -12,7 +13,7 @@ namespace fhto
         namespace
         {
             __global__ void ntt_stage(
-                std::uint64_t *values, std::size_t polys, int log_n, std::size_t m, std::uint64_t q,
+                std::uint64_t *values, std::size_t polys, std::size_t stride, int log_n, std::size_t m, std::uint64_t q,
                 const std::uint64_t *roots, const std::uint64_t *quots)
             {
                 const std::size_t half = std::size_t(1) << (log_n - 1);
@@ -23,19 +24,36 @@ namespace fhto
                 }
                 const std::size_t poly = t / half, b = t % half;
                 const std::size_t gap = half / m, i = b / gap, j = b % gap;
-                std::uint64_t *x = values + (poly << log_n) + 2 * gap * i + j;
+                std::uint64_t *x = values + poly * stride + 2 * gap * i + j;
                 butterfly(x[0], x[gap], roots[m + i], quots[m + i], q);
             }
 
-            __global__ void final_reduce(std::uint64_t *values, std::size_t count, std::uint64_t q)
+            __global__ void final_reduce(std::uint64_t *values, std::size_t polys, std::size_t stride, int log_n, std::uint64_t q)
             {
                 const std::size_t t = blockIdx.x * static_cast<std::size_t>(blockDim.x) + threadIdx.x;
-                if (t < count)
+                if (t < (polys << log_n))
                 {
-                    values[t] = reduce_4q(values[t], q);
+                    std::uint64_t &v = values[(t >> log_n) * stride + (t & ((std::size_t(1) << log_n) - 1))];
+                    v = reduce_4q(v, q);
                 }
             }
         } // namespace
+
+        void launch_ntt_forward(
+            std::uint64_t *values, std::size_t polys, std::size_t stride, int log_n, std::uint64_t q,
+            const std::uint64_t *roots, const std::uint64_t *quots, cudaStream_t stream)
+        {
+            const std::size_t n = std::size_t(1) << log_n;
+            const unsigned threads = 256;
+            const unsigned blocks = blocks_for(polys * (n / 2), threads);
+            for (std::size_t m = 1; m < n; m <<= 1)
+            {
+                ntt_stage<<<blocks, threads, 0, stream>>>(values, polys, stride, log_n, m, q, roots, quots);
+                check(cudaGetLastError(), "NTT stage launch");
+            }
+            final_reduce<<<blocks_for(polys * n, threads), threads, 0, stream>>>(values, polys, stride, log_n, q);
+            check(cudaGetLastError(), "NTT reduction launch");
+        }
 
         void ntt_forward_device(
             std::uint64_t *values, std::size_t polys, int log_n, std::uint64_t q, const std::uint64_t *roots,
@@ -50,16 +68,7 @@ namespace fhto
             const DeviceArray<std::uint64_t> d_values(values, words, "allocation of the batch");
             const DeviceArray<std::uint64_t> d_roots(roots, n, "allocation of the roots");
             const DeviceArray<std::uint64_t> d_quots(quots, n, "allocation of the roots");
-            const unsigned threads = 256;
-            const std::size_t butterflies = polys * (n / 2);
-            const unsigned blocks = static_cast<unsigned>((butterflies + threads - 1) / threads);
-            for (std::size_t m = 1; m < n; m <<= 1)
-            {
-                ntt_stage<<<blocks, threads>>>(d_values.get(), polys, log_n, m, q, d_roots.get(), d_quots.get());
-                check(cudaGetLastError(), "NTT stage launch");
-            }
-            final_reduce<<<static_cast<unsigned>((words + threads - 1) / threads), threads>>>(d_values.get(), words, q);
-            check(cudaGetLastError(), "reduction launch");
+            launch_ntt_forward(d_values.get(), polys, n, log_n, q, d_roots.get(), d_quots.get(), nullptr);
             check(cudaDeviceSynchronize(), "NTT");
             d_values.copy_to(values, words);
         }

@@ -57,5 +57,24 @@ namespace fhto
                 }
             }
         }
+
+        /** The inverse of pack_group: residues out[0 .. 8) of `bits` bits from in[0 .. bits). */
+        FHTO_HD void unpack_group(const std::uint8_t *in, int bits, std::uint64_t *out)
+        {
+            unsigned __int128 acc = 0;
+            int have = 0, read = 0;
+            const std::uint64_t mask = (bits == 64) ? ~0ULL : ((1ULL << bits) - 1);
+            for (int k = 0; k < 8; k++)
+            {
+                while (have < bits)
+                {
+                    acc |= static_cast<unsigned __int128>(in[read++]) << have;
+                    have += 8;
+                }
+                out[k] = static_cast<std::uint64_t>(acc) & mask;
+                acc >>= bits;
+                have -= bits;
+            }
+        }
     } // namespace cuda
 } // namespace fhto

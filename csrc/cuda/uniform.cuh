@@ -23,6 +23,16 @@ namespace fhto
             std::uint64_t max_multiple;
         };
 
+        /**
+        Words drawn for one expansion: limbs * n, then spares for the rejected words. SEAL's primes
+        reject a word with probability below 2^-8, so the expected need is under limbs * n / 256;
+        running out of limbs * n / 16 + 64 spares is a DeviceError, not a wrong answer.
+        */
+        inline std::size_t uniform_stream_words(std::size_t limbs, std::size_t n)
+        {
+            return limbs * n + limbs * n / 16 + 64;
+        }
+
         /** SEAL's barrett_reduce_64: x mod q. */
         FHTO_HD std::uint64_t barrett_reduce(std::uint64_t x, const UniformPrime &p)
         {
