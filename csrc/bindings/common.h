@@ -52,5 +52,6 @@ namespace fhto
         void bind_context(py::module_ &m);
         void bind_codec(py::module_ &m);
         void bind_multiparty(py::module_ &m);
+        void bind_cuda(py::module_ &m);
     } // namespace bindings
 } // namespace fhto

@@ -70,4 +70,5 @@ PYBIND11_MODULE(_core, m)
     fhto::bindings::bind_context(m);
     fhto::bindings::bind_codec(m);
     fhto::bindings::bind_multiparty(m);
+    fhto::bindings::bind_cuda(m);
 }

@@ -1,0 +1,216 @@
+// The server's sum of seeded secret-key batches on the GPU: for each batch, chunk by chunk, every
+// record checked (its CRC-32C, its fixed bytes, c0 below the primes) and added: c0 unpacked into the
+// running c0 sum, the seed expanded (Blake2xb, SEAL's uniform sampling) into the running c1 sum.
+// The running sums stay on the device until the end.
+
+#include <algorithm>
+#include <vector>
+#include "cuda/api.h"
+#include "cuda/device.cuh"
+#include "cuda/encrypt.cuh"
+#include "cuda/launch.cuh"
+#include "cuda/uniform.cuh"
+
+namespace fhto
+{
+    namespace cuda
+    {
+        namespace
+        {
+            __device__ std::size_t index()
+            {
+                return blockIdx.x * static_cast<std::size_t>(blockDim.x) + threadIdx.x;
+            }
+
+            constexpr unsigned kChecksum = 1, kCoefficient = 2, kLayout = 4;
+
+            __global__ void crc_check_kernel(
+                const std::uint32_t *table, const std::uint8_t *records, std::uint64_t record_bytes, std::uint64_t cts,
+                std::uint32_t *registers)
+            {
+                __shared__ std::uint32_t t[256];
+                for (unsigned i = threadIdx.x; i < 256; i += blockDim.x)
+                {
+                    t[i] = table[i];
+                }
+                __syncthreads();
+                const std::uint64_t pieces = crc_pieces(record_bytes), k = index();
+                if (k < cts * pieces)
+                {
+                    const std::uint64_t at = (k % pieces) * kCrcPiece;
+                    registers[k] = crc32c_register(t, records + (k / pieces) * record_bytes + at, min(kCrcPiece, record_bytes - at));
+                }
+            }
+
+            __global__ void crc_compare_kernel(
+                const std::uint32_t *table, const std::uint32_t *registers, std::uint64_t pieces, std::uint64_t first_ct,
+                std::uint64_t cts, std::uint32_t header_checksum, std::uint32_t x_piece, std::uint32_t x_last,
+                const std::uint8_t *checks, unsigned *flags)
+            {
+                const std::uint64_t ct = index();
+                if (ct < cts)
+                {
+                    const std::uint32_t crc = crc32c_combine(
+                        position_start(table, header_checksum, first_ct + ct), registers + ct * pieces, pieces, x_piece, x_last);
+                    const std::uint8_t *c = checks + 4 * ct;
+                    const std::uint32_t stored = c[0] | (c[1] << 8) | (c[2] << 16) | (static_cast<std::uint32_t>(c[3]) << 24);
+                    if (crc != stored)
+                    {
+                        atomicOr(flags + ct, kChecksum);
+                    }
+                }
+            }
+
+            /** The bytes every record shares: the prefix, then the seed record's header. */
+            __global__ void layout_kernel(
+                const std::uint8_t *records, std::uint64_t record_bytes, std::uint64_t cts, const std::uint8_t *fixed,
+                std::uint64_t prefix_bytes, std::uint64_t header_bytes, std::uint64_t header_at, unsigned *flags)
+            {
+                const std::uint64_t per = prefix_bytes + header_bytes, t = index();
+                if (t < cts * per)
+                {
+                    const std::uint64_t ct = t / per, i = t % per;
+                    const std::uint64_t at = i < prefix_bytes ? i : header_at + (i - prefix_bytes);
+                    if (records[ct * record_bytes + at] != fixed[i])
+                    {
+                        atomicOr(flags + ct, kLayout);
+                    }
+                }
+            }
+
+            __global__ void seed_gather_kernel(const std::uint8_t *records, std::uint64_t cts, RecordLayout layout, std::uint64_t *seeds)
+            {
+                const std::uint64_t ct = index();
+                if (ct < cts)
+                {
+                    read_seed(layout, records + ct * layout.record_bytes, seeds + 8 * ct);
+                }
+            }
+
+            __global__ void add_kernel(
+                const std::uint8_t *records, const std::uint64_t *a, std::uint64_t cts, int log_n, std::uint64_t limbs,
+                RecordLayout layout, const UniformPrime *primes, std::uint64_t *sum_c0, std::uint64_t *sum_c1, unsigned *flags)
+            {
+                const std::uint64_t n = std::uint64_t(1) << log_n, groups = n / 8, t = index();
+                if (t >= cts * limbs * groups)
+                {
+                    return;
+                }
+                const std::uint64_t ct = t / (limbs * groups), l = (t / groups) % limbs, g = t % groups;
+                const std::uint64_t q = primes[l].q;
+                std::uint64_t group[8];
+                read_group(layout, n, static_cast<int>(l), g, records + ct * layout.record_bytes, group);
+                const std::uint64_t base = (ct * limbs + l) * n + 8 * g;
+                bool bad = false;
+                for (int i = 0; i < 8; i++)
+                {
+                    bad |= group[i] >= q;
+                    sum_c0[base + i] = add_mod(sum_c0[base + i], group[i] % q, q);
+                    sum_c1[base + i] = add_mod(sum_c1[base + i], a[base + i], q);
+                }
+                if (bad)
+                {
+                    atomicOr(flags + ct, kCoefficient);
+                }
+            }
+        } // namespace
+
+        SumProblem sum_device(
+            const SumPlan &plan, const SumInput *inputs, std::size_t count, std::uint64_t ciphertexts, std::uint64_t *sum_c0,
+            std::uint64_t *sum_c1, int device)
+        {
+            if (device_count() == 0)
+            {
+                throw DeviceError("no usable CUDA device");
+            }
+            check(cudaSetDevice(device), "selecting the device");
+            const std::size_t n = plan.n(), limbs = plan.limbs, record_bytes = plan.record_bytes;
+            const std::size_t words = uniform_stream_words(limbs, n), pieces = crc_pieces(record_bytes);
+            const std::size_t chunk = std::min<std::size_t>(ciphertexts, 1024);
+            std::vector<UniformPrime> primes(limbs);
+            for (std::size_t l = 0; l < limbs; l++)
+            {
+                primes[l] = UniformPrime{ plan.primes[3 * l], plan.primes[3 * l + 1], plan.primes[3 * l + 2] };
+            }
+            std::uint32_t table[256];
+            crc32c_table(table);
+            std::vector<std::uint8_t> fixed(plan.prefix);
+            fixed.insert(fixed.end(), plan.seed_header.begin(), plan.seed_header.end());
+            RecordLayout layout;
+            layout.record_bytes = record_bytes;
+            layout.c0_offset = plan.c0_offset;
+            layout.c0_bytes = plan.c0_bytes;
+            layout.seed_offset = plan.seed_offset;
+            for (std::size_t l = 0; l < limbs; l++)
+            {
+                layout.bits[l] = plan.bits[l];
+            }
+            const std::uint32_t x_piece = crc32c_shift_constant(table, kCrcPiece);
+            const std::uint32_t x_last = crc32c_shift_constant(table, record_bytes - (pieces - 1) * kCrcPiece);
+
+            const std::size_t total = static_cast<std::size_t>(ciphertexts) * limbs * n;
+            DeviceArray<std::uint64_t> d_c0(total, "allocation of the running sum"), d_c1(total, "allocation of the running sum");
+            check(cudaMemset(d_c0.get(), 0, total * 8), "clearing the sum");
+            check(cudaMemset(d_c1.get(), 0, total * 8), "clearing the sum");
+            const DeviceArray<UniformPrime> d_primes(primes.data(), limbs, "allocation of the tables");
+            const DeviceArray<std::uint32_t> d_table(table, 256, "allocation of the tables");
+            const DeviceArray<std::uint8_t> d_fixed(fixed.data(), fixed.size(), "allocation of the tables");
+            DeviceArray<unsigned> d_flags(ciphertexts, "allocation of the flags"), d_failed(ciphertexts, "allocation of the flags");
+            check(cudaMemset(d_failed.get(), 0, ciphertexts * sizeof(unsigned)), "clearing the flags");
+            DeviceArray<std::uint8_t> d_records(chunk * record_bytes, "allocation of the records"), d_checks(4 * chunk, "allocation of the checks");
+            DeviceArray<std::uint64_t> d_seeds(8 * chunk, "allocation of the seeds"), d_stream(chunk * words, "allocation of the streams");
+            DeviceArray<std::uint64_t> d_scratch(blake2xb_scratch_words(chunk, words), "allocation of the Blake2xb roots");
+            DeviceArray<std::uint64_t> d_a(chunk * limbs * n, "allocation of the expanded seeds");
+            DeviceArray<std::uint32_t> d_registers(chunk * pieces, "allocation of the checksums");
+            const unsigned threads = 256;
+            std::vector<unsigned> flags(ciphertexts);
+            for (std::size_t b = 0; b < count; b++)
+            {
+                check(cudaMemset(d_flags.get(), 0, ciphertexts * sizeof(unsigned)), "clearing the flags");
+                for (std::size_t first = 0; first < ciphertexts; first += chunk)
+                {
+                    const std::size_t cts = std::min<std::size_t>(chunk, ciphertexts - first);
+                    check(cudaMemcpy(d_records.get(), inputs[b].records + first * record_bytes, cts * record_bytes, cudaMemcpyHostToDevice), "copy to the device");
+                    check(cudaMemcpy(d_checks.get(), inputs[b].checks + 4 * first, 4 * cts, cudaMemcpyHostToDevice), "copy to the device");
+                    unsigned *f = d_flags.get() + first;
+                    crc_check_kernel<<<blocks_for(cts * pieces, threads), threads>>>(d_table.get(), d_records.get(), record_bytes, cts, d_registers.get());
+                    crc_compare_kernel<<<blocks_for(cts, threads), threads>>>(
+                        d_table.get(), d_registers.get(), pieces, first, cts, inputs[b].header_checksum, x_piece, x_last, d_checks.get(), f);
+                    layout_kernel<<<blocks_for(cts * fixed.size(), threads), threads>>>(
+                        d_records.get(), record_bytes, cts, d_fixed.get(), plan.prefix.size(), plan.seed_header.size(),
+                        plan.seed_offset - plan.seed_header.size(), f);
+                    seed_gather_kernel<<<blocks_for(cts, threads), threads>>>(d_records.get(), cts, layout, d_seeds.get());
+                    check(cudaGetLastError(), "check launch");
+                    launch_blake2xb(d_seeds.get(), 8, cts, words, d_scratch.get(), d_stream.get(), nullptr);
+                    launch_uniform(d_stream.get(), words, cts, n, limbs, d_primes.get(), d_a.get(), d_failed.get() + first, nullptr);
+                    add_kernel<<<blocks_for(cts * limbs * n / 8, threads), threads>>>(
+                        d_records.get(), d_a.get(), cts, plan.log_n, limbs, layout, d_primes.get(), d_c0.get() + first * limbs * n,
+                        d_c1.get() + first * limbs * n, f);
+                    check(cudaGetLastError(), "sum launch");
+                }
+                d_flags.copy_to(flags.data(), ciphertexts);
+                for (std::size_t k = 0; k < ciphertexts; k++)
+                {
+                    if (flags[k])
+                    {
+                        SumProblem p;
+                        // As the CPU path: a bad checksum first, then a record in another form, then a bad coefficient.
+                        p.kind = flags[k] & kChecksum ? SumProblem::checksum
+                                                      : (flags[k] & kLayout ? SumProblem::layout : SumProblem::coefficient);
+                        p.batch = b;
+                        p.ciphertext = k;
+                        return p;
+                    }
+                }
+            }
+            d_failed.copy_to(flags.data(), ciphertexts);
+            if (std::find(flags.begin(), flags.end(), 1u) != flags.end())
+            {
+                throw DeviceError("uniform sampling ran out of spare stream words (more rejections than expected)");
+            }
+            d_c0.copy_to(sum_c0, total);
+            d_c1.copy_to(sum_c1, total);
+            return SumProblem{};
+        }
+    } // namespace cuda
+} // namespace fhto
