@@ -140,3 +140,80 @@ def as_buffer(data: Any, name: str = "data") -> Any:
     if isinstance(data, np.ndarray) and data.dtype == np.uint8 and data.ndim == 1:
         return np.ascontiguousarray(data)
     raise InputTypeError(f"{name} must be bytes, bytearray, memoryview or a 1-D uint8 array; got {type(data).__name__}")
+
+
+class DeviceArray:
+    """A flat update already in GPU memory: its data pointer, value count, bytes per value and the
+    CUDA device holding it (None when the object does not say), plus the object itself, kept
+    alive for as long as the pointer is used."""
+
+    __slots__ = ("pointer", "count", "itemsize", "device", "owner")
+
+    def __init__(self, pointer: int, count: int, itemsize: int, device: Optional[int], owner: Any) -> None:
+        self.pointer, self.count, self.itemsize, self.device, self.owner = pointer, count, itemsize, device, owner
+
+    def to_host(self) -> np.ndarray:
+        """The values copied to host memory once (for the CPU path)."""
+        owner = self.owner
+        if type(owner).__module__.split(".")[0] == "torch":
+            return owner.cpu().numpy()
+        if hasattr(owner, "get"):  # cupy
+            return owner.get()
+        raise InputTypeError(
+            "these values live in GPU memory and this encryption runs on the CPU; copy them to the host first"
+        )
+
+
+_DEVICE_DTYPES = {"<f4": 4, "<f8": 8}
+
+
+def device_array(values: Any, name: str = "values") -> Optional[DeviceArray]:
+    """``values`` as a :class:`DeviceArray` if it lives in GPU memory (a CUDA torch tensor, a cupy
+    array, or any object with ``__cuda_array_interface__``); None for host data.
+
+    float16 and bfloat16 tensors and arrays are upcast to float32 on the device (exactly).
+
+    Raises
+    ------
+    InputTypeError
+        A tensor on a non-CUDA accelerator, an unsupported dtype, non-contiguous or masked data.
+    ShapeError
+        Not one-dimensional, or empty.
+    """
+    module = type(values).__module__.split(".")[0]
+    device: Optional[int] = None
+    if module == "torch":
+        kind = getattr(getattr(values, "device", None), "type", "cpu")
+        if kind == "cpu":
+            return None
+        if kind != "cuda":
+            raise InputTypeError(f"{name} is a torch tensor on {kind!r}; move it to the CPU or a CUDA device")
+        values = values.detach()
+        if str(values.dtype) in ("torch.float16", "torch.bfloat16"):
+            values = values.float()
+        device = int(values.device.index or 0)
+    elif module == "cupy":
+        if str(values.dtype) == "float16":
+            values = values.astype("float32")
+        device = int(values.device.id)
+    interface = getattr(values, "__cuda_array_interface__", None)
+    if interface is None:
+        return None
+    typestr = str(interface.get("typestr", ""))
+    if typestr not in _DEVICE_DTYPES:
+        raise InputTypeError(f"{name} must hold float32 or float64 values on the GPU; got type {typestr!r}")
+    itemsize = _DEVICE_DTYPES[typestr]
+    shape = tuple(int(d) for d in interface.get("shape", ()))
+    if len(shape) != 1:
+        raise ShapeError(f"{name} must be one-dimensional (a flat update); got shape {shape} (flatten with .reshape(-1))")
+    if shape[0] == 0:
+        raise ShapeError(f"{name} is empty: there is nothing to encrypt")
+    strides = interface.get("strides")
+    if strides is not None and tuple(strides) != (itemsize,):
+        raise InputTypeError(f"{name} is not contiguous in GPU memory (strides {tuple(strides)}); pass .contiguous() or a copy")
+    if interface.get("mask") is not None:
+        raise InputTypeError(f"{name} is a masked GPU array; fill it first")
+    pointer = int(interface["data"][0])
+    if pointer == 0:
+        raise InputTypeError(f"{name} has a null GPU data pointer")
+    return DeviceArray(pointer, shape[0], itemsize, device, values)

@@ -1,27 +1,46 @@
-"""The GPU path: whether this build has it and whether a GPU is usable now.
+"""The GPU path: encryption on a CUDA device, and whether this build and this machine have one.
 
 Build it with ``pip install . -C cmake.define.FHTO_CUDA=ON`` (``AUTO``, the default, builds it
 when nvcc is found; ``OFF`` skips it). Without a GPU at run time everything runs on the CPU path,
 with no error and no warning.
 
-Today the GPU path holds the batched negacyclic NTT (one launch per stage for a whole batch) and
-the batched Blake2xb streams (a thread per 64-byte leaf), from which a seeded ciphertext's ``a``
-is expanded by SEAL's uniform sampling (its in-order pass on the host for now); and, not yet in
-a kernel, the centred binomial noise and the bit packing. All are written with the same
-``__host__ __device__`` code (``csrc/cuda/arith.cuh``, ``blake2.cuh``, ``uniform.cuh``,
-``sample.cuh``) that host drivers run, so CI checks them bit for bit against SEAL's NTT, SEAL's
-noise sampler and the engine's stream, sampler and packing on machines without a GPU
-(:func:`check_host`, :func:`check_blake2`, :func:`check_uniform`, :func:`check_sampling`). GPU encoding, encryption and the server's sum are the next steps; the GPU
-side has not yet run on a GPU (none was available).
+``KeySet.encrypt(values, device=...)`` chooses where a secret-key (seeded) batch is made:
+``"auto"`` (the default) uses the GPU for values already in GPU memory (a CUDA torch tensor, a
+cupy array, any object with ``__cuda_array_interface__``; read in place, never copied to the
+host) and for host updates of at least :data:`GPU_MIN_VALUES` values, when a device is usable;
+``"cpu"`` and ``"cuda"`` / ``"cuda:N"`` force one side. For the same ``seed`` the GPU writes the
+very bytes the CPU writes. Public-key mode always runs on the CPU (a GPU array is then copied to
+the host once).
+
+On the device each step is one launch for a chunk of up to 1,024 ciphertexts: Blake2xb streams (a
+thread per 64-byte leaf), SEAL's uniform sampling of ``a`` (a warp per ciphertext, rejected words
+replaced in order), encoding (SEAL's index map, inverse FFT stage by stage, exact rounding and
+reduction), the centred binomial noise, the forward NTTs, ``c0 = -(a s + e) + m``, bit packing and
+the records' CRC-32C (in 1 KiB pieces, then combined). Chunks alternate between two streams, so
+one chunk's copy back to pinned memory overlaps the next one's arithmetic; device memory is
+allocated once per call. All of it is ``__host__ __device__`` code (``csrc/cuda/*.cuh``) that a host
+driver also runs, so CI proves on machines without a GPU that the kernels' arithmetic gives the CPU
+engine's bytes (:func:`check_encrypt`), and checks the NTT, Blake2xb, sampling and packing against
+SEAL piece by piece (:func:`check_host`, :func:`check_blake2`, :func:`check_uniform`,
+:func:`check_sampling`).
 """
 from __future__ import annotations
 
+from typing import Any, Optional, Union
+
+import numpy as np
+
 from . import _core
-from ._inputs import as_parties
-from .engine import _Context
+from ._inputs import DeviceArray, as_parties, as_seed, as_update, as_weight
+from .errors import DeviceError, ParameterError
+
+#: Host updates (numpy arrays, CPU tensors) of at least this many values are encrypted on the GPU
+#: when ``device="auto"`` and a device is usable; smaller ones stay on the CPU, where the copy to
+#: the device would cost more than it saves.
+GPU_MIN_VALUES = 1 << 20
 
 __all__ = [
-    "compiled", "available", "device", "check_host", "check_blake2", "check_uniform", "check_sampling", "check_device",
+    "GPU_MIN_VALUES", "check_encrypt", "compiled", "available", "device", "check_host", "check_blake2", "check_uniform", "check_sampling", "check_device",
 ]
 
 
@@ -40,7 +59,7 @@ def device() -> str:
     return str(_core.cuda_device_name()) if compiled() else ""
 
 
-def check_host(context: _Context, trials: int = 4) -> int:
+def check_host(context: Any, trials: int = 4) -> int:
     """Compare the CUDA path's NTT arithmetic, run on the host, with SEAL's NTT, bit for bit, on
     random polynomials modulo each data prime of ``context``; returns the number of comparisons.
     Works in every build and on every machine."""
@@ -54,20 +73,20 @@ def check_blake2(trials: int = 4, *, device: bool = False) -> int:
     return int(_core.cuda_check_blake2(as_parties(trials), bool(device)))
 
 
-def check_uniform(context: _Context, trials: int = 4, *, device: bool = False) -> int:
+def check_uniform(context: Any, trials: int = 4, *, device: bool = False) -> int:
     """Compare the CUDA path's expansion of a seeded ciphertext's ``a`` (SEAL's uniform sampling
     over its Blake2xb stream) with the engine's, bit for bit, for ``context``'s data primes, on
     ``trials`` random seeds: on the host, or with ``device`` using the GPU's streams."""
     return int(_core.cuda_check_uniform(context._core, as_parties(trials), bool(device)))
 
 
-def check_sampling(context: _Context, trials: int = 4) -> int:
+def check_sampling(context: Any, trials: int = 4) -> int:
     """Compare the CUDA path's centred binomial noise with SEAL's sampler (the same stream) and its
     bit packing with the engine's packed ciphertexts, bit for bit, run on the host."""
     return int(_core.cuda_check_sampling_host(context._core, as_parties(trials)))
 
 
-def check_device(context: _Context, trials: int = 4) -> int:
+def check_device(context: Any, trials: int = 4) -> int:
     """The same comparison for the GPU kernel (one batched launch per prime).
 
     Raises
@@ -76,3 +95,89 @@ def check_device(context: _Context, trials: int = 4) -> int:
         No CUDA path in this build, no usable device, or a CUDA error.
     """
     return int(_core.cuda_check_ntt_device(context._core, as_parties(trials)))
+
+
+def check_encrypt(keys: Any, values: Any, *, seed: int = 0, packed: Optional[bool] = None, weight: float = 1.0) -> int:
+    """Encrypt ``values`` under ``keys`` twice with the same ``seed``: by the CPU engine and by the
+    CUDA path's kernels run on the host (the host driver), and check that the two batches are the
+    same bytes. Returns the batch size; raises AssertionError naming the first differing byte.
+    Works in every build and on every machine."""
+    array = as_update(values)
+    packing = keys._packing(packed)
+    weight = as_weight(weight)
+    seed_value = as_seed(seed)
+    cpu = _core.encrypt(keys._core, array, _core.Mode.symmetric, packing, weight, 1, 0, seed_value)
+    host = _core.cuda_encrypt(keys._core, array, packing, weight, 1, 0, seed_value, -1)
+    if cpu != host:
+        first = next(i for i, (a, b) in enumerate(zip(cpu, host)) if a != b) if len(cpu) == len(host) else -1
+        raise AssertionError(f"the CUDA path's batch differs from the CPU engine's (first at byte {first})")
+    return len(cpu)
+
+
+def _parse(device: Any) -> Union[str, int]:
+    """"auto", "cpu", or a CUDA device index."""
+    if device is None:
+        return "auto"
+    if isinstance(device, str):
+        text = device.strip().lower()
+        if text in ("auto", "cpu"):
+            return text
+        if text == "cuda" or text == "gpu":
+            return 0
+        if text.startswith("cuda:") and text[5:].isdigit():
+            return int(text[5:])
+    kind = getattr(device, "type", None)  # a torch.device
+    if kind == "cpu":
+        return "cpu"
+    if kind == "cuda":
+        return int(getattr(device, "index", None) or 0)
+    raise ParameterError(f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N'; got {device!r}")
+
+
+def _target(device: Any, symmetric: bool, array: Optional[DeviceArray], size: int) -> Optional[int]:
+    """The CUDA device an encryption runs on, or None for the CPU path."""
+    choice = _parse(device)
+    if choice == "cpu":
+        return None
+    if choice == "auto":
+        if not symmetric or not available():
+            return None
+        if array is not None:
+            return array.device if array.device is not None else 0
+        return 0 if size >= GPU_MIN_VALUES else None
+    if not symmetric:
+        raise ParameterError("the GPU path encrypts in secret-key mode only; use device='cpu' for public-key mode")
+    if not compiled():
+        raise DeviceError("this build has no CUDA path (build with -C cmake.define.FHTO_CUDA=ON)")
+    if _core.cuda_device_count() <= int(choice):
+        raise DeviceError(f"no usable CUDA device {choice} (this machine has {_core.cuda_device_count()})")
+    if array is not None and array.device is not None and array.device != choice:
+        raise DeviceError(f"the values are on cuda:{array.device}, but device='cuda:{choice}' was asked for")
+    return int(choice)
+
+
+def _sum_target(device: Any, seeded: bool) -> Optional[int]:
+    """The CUDA device a sum runs on, or None for the CPU path."""
+    choice = _parse(device)
+    if choice == "cpu":
+        return None
+    if choice == "auto":
+        return 0 if seeded and available() else None
+    if not seeded:
+        raise ParameterError("the GPU sums seeded secret-key uploads only; use device='cpu' for the others")
+    if not compiled():
+        raise DeviceError("this build has no CUDA path (build with -C cmake.define.FHTO_CUDA=ON)")
+    if _core.cuda_device_count() <= int(choice):
+        raise DeviceError(f"no usable CUDA device {choice} (this machine has {_core.cuda_device_count()})")
+    return int(choice)
+
+
+def _encrypt(
+    core: Any, values: Union[np.ndarray, DeviceArray], target: int, packing: Any, weight: float, parties: int,
+    threads: int, seed: Optional[int],
+) -> bytes:
+    if isinstance(values, DeviceArray):
+        return _core.cuda_encrypt_pointer(
+            core, values.pointer, values.itemsize, values.count, packing, weight, parties, seed, target
+        )
+    return _core.cuda_encrypt(core, values, packing, weight, parties, threads, seed, target)

@@ -18,9 +18,9 @@ from typing import Any, Iterable, Optional, Union
 
 import numpy as np
 
-from . import _core
+from . import _core, cuda
 from ._files import write_atomic
-from ._inputs import as_buffer, as_parties, as_seed, as_threads, as_update, as_weight
+from ._inputs import as_buffer, as_parties, as_seed, as_threads, as_update, as_weight, device_array
 from .errors import FormatError, InputTypeError, ParameterError
 from .params import Params, get_params
 from .structure import Layout, check_same, flatten, is_structured, unflatten
@@ -143,6 +143,7 @@ class _Context:
         packed: Optional[bool] = None,
         threads: Optional[int] = None,
         seed: Optional[int] = None,
+        device: Any = None,
     ) -> "EncryptedUpdate":
         """Encrypt a whole flat update in one call.
 
@@ -177,6 +178,12 @@ class _Context:
             Never reuse a seed for two different updates under one key: the two batches then
             share their mask and noise, and their difference can be read off the ciphertexts.
             A study derives a distinct seed per (round, hospital, purpose).
+        device:
+            Where the batch is made (see :mod:`fhto_native.cuda`): ``None`` or ``"auto"`` uses a
+            usable GPU for secret-key batches of values already in GPU memory (a CUDA tensor or
+            cupy array, read in place) or of at least ``cuda.GPU_MIN_VALUES`` host values, and the
+            CPU otherwise; ``"cpu"``, ``"cuda"`` or ``"cuda:N"`` force one. The bytes are the same
+            either way for the same ``seed``.
 
         Raises
         ------
@@ -188,25 +195,68 @@ class _Context:
             A non-finite value (the message names the first index) or one too large for the range.
         SecretKeyRequiredError
             ``mode="symmetric"`` on a public context.
+        DeviceError
+            ``device="cuda"`` without a usable CUDA device or CUDA path, values on another device
+            than the one asked for, or a CUDA failure (out of device memory included); nothing is
+            returned and the device stays usable.
         """
         layout: Optional[Layout] = None
-        if is_structured(values):
+        gpu_values = None if is_structured(values) else device_array(values)
+        core_mode = _as_mode(mode or self._default_mode)
+        packing = self._packing(packed)
+        options = (as_weight(weight), as_parties(parties), as_threads(threads), as_seed(seed))
+        if gpu_values is not None:
+            array = gpu_values
+            size = gpu_values.count
+        elif is_structured(values):
             array, layout = flatten(values)
+            size = array.size
         else:
             array = as_update(values)
-        data = _core.encrypt(
-            self._core,
-            array,
-            _as_mode(mode or self._default_mode),
-            self._packing(packed),
-            as_weight(weight),
-            as_parties(parties),
-            as_threads(threads),
-            as_seed(seed),
-        )
+            size = array.size
+        target = cuda._target(device, core_mode == _core.Mode.symmetric, gpu_values, size)
+        if target is not None:
+            data = cuda._encrypt(self._core, array, target, packing, *options)
+        else:
+            if gpu_values is not None:
+                array = as_update(gpu_values.to_host())
+            data = _core.encrypt(self._core, array, core_mode, packing, *options)
         update = EncryptedUpdate._trusted(data)
         update._layout = layout
         return update
+
+    def sum(
+        self, updates: Iterable[Any], *, packed: Optional[bool] = None, threads: Optional[int] = None, device: Any = None
+    ) -> "EncryptedUpdate":
+        """The homomorphic sum of many uploads in one call, as a batch in ``sum`` mode.
+
+        The same checks, in the same order, and the same ciphertexts as adding the uploads one by
+        one to an :class:`Accumulator`. ``device`` as in :meth:`encrypt`: ``None``/``"auto"``
+        sums seeded secret-key uploads on a usable GPU (their records checked, their seeds
+        expanded and everything added on the device) and anything else on the CPU.
+
+        Raises
+        ------
+        KeyMismatchError, LengthMismatchError, FormatError, ValueRangeError
+            As :meth:`Accumulator.add`, naming the batch.
+        ParameterError
+            Nothing to sum; ``device="cuda"`` for uploads that are not seeded secret-key batches.
+        DeviceError
+            ``device="cuda"`` without a usable CUDA device, or a CUDA failure.
+        """
+        batches = [u.to_bytes() if isinstance(u, EncryptedUpdate) else as_buffer(u, "update") for u in updates]
+        if not batches:
+            raise ParameterError("there is nothing to sum: pass at least one upload")
+        seeded = all(_core.read_header(b)["mode"] == _core.Mode.symmetric for b in batches)
+        target = cuda._sum_target(device, seeded)
+        if target is not None:
+            data = _core.cuda_sum(self._core, batches, target, as_threads(threads), self._packing(packed))
+            if data is not None:
+                return EncryptedUpdate._trusted(data)
+        accumulator = Accumulator(self, threads=threads)
+        for batch in batches:
+            accumulator.add(batch)
+        return accumulator.result(packed)
 
     def accumulator(self, threads: Optional[int] = None) -> "Accumulator":
         """A new empty :class:`Accumulator` for this key set."""

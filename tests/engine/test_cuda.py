@@ -2,11 +2,12 @@
 GPU when there is one (skipped otherwise)."""
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 import fhto_native as fh
 from fhto_native import cuda
-from fhto_native.errors import DeviceError
+from fhto_native.errors import DeviceError, InputTypeError, ParameterError, ShapeError, ValueRangeError
 
 
 @pytest.mark.parametrize("preset", ["aggregation", "compact", "conservative", "threshold"])
@@ -60,3 +61,246 @@ def test_cuda_noise_and_packing_match_seal_and_the_engine_on_the_host(preset):
     keys = fh.KeySet.generate(preset, seed=4)
     packable = keys.public_context()._core.ciphertext_bytes(fh._core.Mode.public_key, fh._core.Packing.bits) > 0
     assert cuda.check_sampling(keys.public_context(), trials=2) == (4 if packable else 2)
+
+
+# -- encryption on the CUDA path ------------------------------------------------------------------
+@pytest.mark.parametrize("preset", ["aggregation", "compact", "conservative", "threshold"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_cuda_encryption_gives_the_cpu_engines_bytes_on_the_host(preset, dtype, rng):
+    """The kernels' code (encode, sample, NTT, c0, pack, CRC), run by the host driver, writes the
+    very batch the CPU engine writes for the same seed: every preset, both packings, a weight,
+    an odd count that leaves the last ciphertext partly empty."""
+    keys = fh.KeySet.generate(preset, seed=5)
+    x = rng.uniform(-1, 1, 3 * keys.params.poly_modulus_degree + 7).astype(dtype)
+    for packed in (False, True):
+        assert cuda.check_encrypt(keys, x, seed=11, packed=packed, weight=2.5) == keys.encrypted_size(x.size, packed=packed)
+
+
+def test_cuda_encoding_matches_seal_for_coefficients_beyond_128_bits(rng):
+    """The conservative preset lets values reach ~2^95: times the scale 2^40 the encoded
+    coefficients pass 2^128, SEAL's multi-word branch; the exact reduction gives its residues."""
+    keys = fh.KeySet.generate("conservative", seed=6)
+    limit = keys.max_abs_value(1)
+    x = rng.uniform(-1, 1, 9000) * 0.9 * limit
+    cuda.check_encrypt(keys, x, seed=12)
+    # And a batch the check can fail on: another seed is other bytes.
+    with pytest.raises(AssertionError):
+        a = fh._core.encrypt(keys._core, x, fh._core.Mode.symmetric, fh._core.Packing.none, 1.0, 1, 0, 1)
+        b = fh._core.cuda_encrypt(keys._core, x, fh._core.Packing.none, 1.0, 1, 0, 2, -1)
+        assert a == b
+
+
+def test_cuda_host_driver_batches_decrypt_without_a_seed(keys, rng):
+    x = rng.uniform(-1, 1, 10000)
+    data = fh._core.cuda_encrypt(keys._core, x, keys._packing(None), 1.0, 1, 0, None, -1)
+    update = fh.EncryptedUpdate.from_bytes(data)
+    assert abs(keys.decrypt(update) - x).max() <= keys.error_bound(1, max_abs=1.0)
+    again = fh._core.cuda_encrypt(keys._core, x, keys._packing(None), 1.0, 1, 0, None, -1)
+    assert again != data  # fresh randomness each call
+
+
+def test_cuda_host_driver_applies_the_cpu_range_checks(keys):
+    x = np.zeros(100)
+    x[37] = np.nan
+    with pytest.raises(ValueRangeError, match="index 37 is nan"):
+        fh._core.cuda_encrypt(keys._core, x, keys._packing(None), 1.0, 1, 0, 1, -1)
+    with pytest.raises(ValueRangeError, match="too large"):
+        fh._core.cuda_encrypt(keys._core, np.full(10, 1e30), keys._packing(None), 1.0, 1, 0, 1, -1)
+
+
+def test_device_choice_is_checked_and_auto_falls_back_to_the_cpu(keys, rng):
+    x = rng.uniform(-1, 1, 5000).astype(np.float32)
+    reference = keys.encrypt(x, seed=3).to_bytes()
+    assert keys.encrypt(x, seed=3, device="cpu").to_bytes() == reference
+    assert keys.encrypt(x, seed=3, device="auto").to_bytes() == reference
+    with pytest.raises(ParameterError, match="device must be"):
+        keys.encrypt(x, device="tpu")
+    with pytest.raises(ParameterError, match="secret-key mode only"):
+        keys.encrypt(x, mode="public_key", device="cuda")
+    if not cuda.available():
+        with pytest.raises(DeviceError, match="no usable CUDA device|no CUDA path"):
+            keys.encrypt(x, device="cuda")
+        # Public-key mode with device="auto" simply runs on the CPU.
+        assert keys.decrypt(keys.encrypt(x, mode="public_key", device="auto")).shape == x.shape
+
+
+class _GpuArray:
+    """An object that says its values live in GPU memory (the __cuda_array_interface__ protocol)."""
+
+    def __init__(self, **fields):
+        interface = {"data": (0x7F0000000000, False), "shape": (100,), "typestr": "<f4", "strides": None, "version": 3}
+        interface.update(fields)
+        self.__cuda_array_interface__ = interface
+
+
+@pytest.mark.parametrize(
+    "fields, error, message",
+    [
+        ({"strides": (8,)}, InputTypeError, "not contiguous"),
+        ({"typestr": "<f2"}, InputTypeError, "float32 or float64"),
+        ({"typestr": "<i8"}, InputTypeError, "float32 or float64"),
+        ({"shape": (10, 10)}, ShapeError, "one-dimensional"),
+        ({"shape": (0,)}, ShapeError, "empty"),
+        ({"mask": object()}, InputTypeError, "masked"),
+        ({"data": (0, False)}, InputTypeError, "null"),
+    ],
+)
+def test_gpu_arrays_with_bad_layouts_are_refused_before_any_device_work(keys, fields, error, message):
+    for device in (None, "cuda", "cpu"):
+        with pytest.raises(error, match=message):
+            keys.encrypt(_GpuArray(**fields), device=device)
+
+
+@pytest.mark.skipif(cuda.available(), reason="checks the behaviour without a GPU")
+def test_a_gpu_array_without_a_gpu_is_a_clear_error(keys):
+    with pytest.raises(DeviceError, match="no usable CUDA device|no CUDA path"):
+        keys.encrypt(_GpuArray(), device="cuda")
+    with pytest.raises(InputTypeError, match="copy them to the host"):
+        keys.encrypt(_GpuArray())
+
+
+@pytest.mark.skipif(not cuda.available(), reason="no CUDA device")
+@pytest.mark.parametrize("preset", ["compact", "conservative", "threshold"])
+def test_gpu_encryption_gives_the_cpu_engines_bytes(preset, rng):
+    keys = fh.KeySet.generate(preset, seed=7)
+    n = keys.params.poly_modulus_degree
+    for count in (1, n + 3, 1100 * n + 5):  # one partial, two, and more than one 1,024-ciphertext chunk
+        x = rng.uniform(-1, 1, count).astype(np.float32)
+        for packed in (False, True):
+            cpu = keys.encrypt(x, seed=9, packed=packed, device="cpu").to_bytes()
+            assert keys.encrypt(x, seed=9, packed=packed, device="cuda").to_bytes() == cpu
+
+
+@pytest.mark.skipif(not cuda.available(), reason="no CUDA device")
+def test_gpu_encrypts_cuda_tensors_and_cupy_arrays_in_place(keys, rng):
+    x = rng.uniform(-1, 1, 300_000).astype(np.float32)
+    cpu = keys.encrypt(x, seed=4, device="cpu").to_bytes()
+    torch = pytest.importorskip("torch")
+    if torch.cuda.is_available():
+        t = torch.from_numpy(x).cuda()
+        assert keys.encrypt(t, seed=4).to_bytes() == cpu
+        with pytest.raises(InputTypeError, match="not contiguous"):
+            keys.encrypt(torch.stack([t, t], 1)[:, 0], seed=4)
+        bad = t.clone()
+        bad[1234] = float("nan")
+        with pytest.raises(ValueRangeError, match="index 1234 is nan"):
+            keys.encrypt(bad, seed=4)
+        assert keys.encrypt(t, seed=4).to_bytes() == cpu  # the device is still usable
+    cupy = pytest.importorskip("cupy")
+    assert keys.encrypt(cupy.asarray(x), seed=4).to_bytes() == cpu
+
+
+@pytest.mark.skipif(not cuda.available(), reason="no CUDA device")
+def test_gpu_batches_decrypt_and_sum(keys, rng):
+    x = rng.uniform(-1, 1, 2_000_000)
+    a = keys.encrypt(x, device="cuda", parties=2)
+    b = keys.encrypt(x, device="cuda", parties=2)
+    assert a.to_bytes() != b.to_bytes()
+    acc = keys.accumulator()
+    acc.add(a)
+    acc.add(b)
+    assert abs(keys.decrypt(acc.result()) - 2 * x).max() <= keys.error_bound(2, max_abs=1.0)
+
+
+# -- the server's sum on the CUDA path ------------------------------------------------------------
+def _records(data):
+    count = fh._core.read_header(data)["ciphertext_count"]
+    return data[fh._core.BATCH_HEADER_BYTES + 4 * count:]
+
+
+@pytest.mark.parametrize("preset", ["aggregation", "compact", "conservative"])
+def test_cuda_sum_gives_the_accumulators_ciphertexts_on_the_host(preset, rng):
+    """Records checked, seeds expanded and everything added by the kernels' code on the host: the
+    very ciphertexts the CPU Accumulator holds (the headers differ only in the random batch id)."""
+    keys = fh.KeySet.generate(preset, seed=8)
+    xs = [rng.uniform(-1, 1, 2 * keys.params.poly_modulus_degree + 5) for _ in range(4)]
+    for packed in (False, True):
+        updates = [keys.encrypt(x, parties=4, packed=packed).to_bytes() for x in xs]
+        accumulator = keys.accumulator()
+        for u in updates:
+            accumulator.add(u)
+        expected = accumulator.result(packed=packed).to_bytes()
+        got = fh._core.cuda_sum(keys._core, updates, -1, 0, keys._packing(packed))
+        assert _records(got) == _records(expected)
+        assert abs(keys.decrypt(fh.EncryptedUpdate.from_bytes(got)) - sum(xs)).max() <= keys.error_bound(4, max_abs=1.0)
+
+
+def _rechecked(data, k):
+    """Ciphertext k's check recomputed after a deliberate edit, as a forger would."""
+    data = bytearray(data)
+    header = fh._core.read_header(bytes(data))
+    count, size = header["ciphertext_count"], header["ciphertext_bytes"]
+    start = fh._core.crc32c(k.to_bytes(8, "little"), int.from_bytes(data[12:16], "little"))
+    offset = fh._core.BATCH_HEADER_BYTES + 4 * count + k * size
+    check = fh._core.crc32c(bytes(data[offset:offset + size]), start)
+    data[fh._core.BATCH_HEADER_BYTES + 4 * k:fh._core.BATCH_HEADER_BYTES + 4 * k + 4] = check.to_bytes(4, "little")
+    return bytes(data)
+
+
+def test_cuda_sum_refuses_what_the_accumulator_refuses(keys, rng):
+    xs = [rng.uniform(-1, 1, 9000) for _ in range(3)]
+    updates = [keys.encrypt(x, parties=3).to_bytes() for x in xs]
+    size = fh._core.read_header(updates[1])["ciphertext_bytes"]
+    count = fh._core.read_header(updates[1])["ciphertext_count"]
+    first_record = fh._core.BATCH_HEADER_BYTES + 4 * count
+
+    corrupted = bytearray(updates[1])
+    corrupted[first_record + size + 200] ^= 1
+    with pytest.raises(fh.FormatError, match="batch 1: ciphertext 1 is corrupted"):
+        fh._core.cuda_sum(keys._core, [updates[0], bytes(corrupted), updates[2]], -1, 0, None)
+
+    # A coefficient word above every prime, with the check recomputed: well formed, not a
+    # ciphertext. c0 starts after SEAL's 16-byte header, 73 bytes of metadata and the array's
+    # 24-byte header (docs/FORMATS.md); the key set here stores words unpacked.
+    assert not keys.params.packed
+    forged = bytearray(updates[2])
+    forged[first_record + size + 113:first_record + size + 121] = (2**64 - 16).to_bytes(8, "little")
+    forged = _rechecked(forged, 1)
+    with pytest.raises(fh.FormatError, match="batch 2: ciphertext 1 is not a valid SEAL ciphertext"):
+        fh._core.cuda_sum(keys._core, [updates[0], updates[1], forged], -1, 0, None)
+    with pytest.raises(fh.FormatError):  # and the CPU Accumulator agrees
+        keys.sum([updates[0], updates[1], forged], device="cpu")
+
+    with pytest.raises(fh.LengthMismatchError, match="batch 1 holds"):
+        fh._core.cuda_sum(keys._core, [updates[0], keys.encrypt(xs[1][:100], parties=3).to_bytes()], -1, 0, None)
+    with pytest.raises(ValueRangeError, match="range-checked for a sum of at most 2"):
+        fh._core.cuda_sum(keys._core, [keys.encrypt(x, parties=2).to_bytes() for x in xs], -1, 0, None)
+    other = fh.KeySet.generate(keys.params, seed=99)
+    with pytest.raises(fh.KeyMismatchError):
+        fh._core.cuda_sum(keys._core, [updates[0], other.encrypt(xs[1], parties=3).to_bytes()], -1, 0, None)
+    # Public-key batches are not the CUDA path's: it declines, and sum() uses the CPU.
+    public = [keys.encrypt(x, parties=3, mode="public_key") for x in xs]
+    assert fh._core.cuda_sum(keys._core, [u.to_bytes() for u in public], -1, 0, None) is None
+    assert abs(keys.decrypt(keys.sum(public)) - sum(xs)).max() <= keys.error_bound(3, max_abs=1.0)
+
+
+def test_sum_in_one_call_matches_the_accumulator_and_checks_the_device(keys, rng):
+    xs = [rng.uniform(-1, 1, 7000) for _ in range(3)]
+    updates = [keys.encrypt(x, parties=3) for x in xs]
+    total = keys.public_context().sum(updates)
+    assert abs(keys.decrypt(total) - sum(xs)).max() <= keys.error_bound(3, max_abs=1.0)
+    with pytest.raises(ParameterError, match="nothing to sum"):
+        keys.sum([])
+    with pytest.raises(ParameterError, match="seeded secret-key uploads only"):
+        keys.sum([keys.encrypt(xs[0], mode="public_key")], device="cuda")
+    if not cuda.available():
+        with pytest.raises(DeviceError, match="no usable CUDA device|no CUDA path"):
+            keys.sum(updates, device="cuda")
+
+
+@pytest.mark.skipif(not cuda.available(), reason="no CUDA device")
+@pytest.mark.parametrize("preset", ["compact", "conservative"])
+def test_gpu_sum_gives_the_accumulators_ciphertexts(preset, rng):
+    keys = fh.KeySet.generate(preset, seed=9)
+    xs = [rng.uniform(-1, 1, 1100 * keys.params.poly_modulus_degree) for _ in range(3)]
+    updates = [keys.encrypt(x, parties=3, device="cuda").to_bytes() for x in xs]
+    accumulator = keys.accumulator()
+    for u in updates:
+        accumulator.add(u)
+    expected = accumulator.result().to_bytes()
+    assert _records(keys.sum(updates, device="cuda").to_bytes()) == _records(expected)
+    corrupted = bytearray(updates[2])
+    corrupted[-5] ^= 1
+    with pytest.raises(fh.FormatError, match="batch 2"):
+        keys.sum([updates[0], updates[1], bytes(corrupted)], device="cuda")
+    assert _records(keys.sum(updates, device="cuda").to_bytes()) == _records(expected)  # still usable

@@ -130,10 +130,10 @@ def test_public_context_cannot_decrypt(keys, pub):
 
 def test_torch_tensor_on_another_device_is_refused(keys):
     class FakeDevice:
-        type = "cuda"
+        type = "mps"
 
     tensor_type = type("Tensor", (), {"__module__": "torch", "device": FakeDevice()})
-    with pytest.raises(fh.InputTypeError, match="on 'cuda'; move it to the CPU"):
+    with pytest.raises(fh.InputTypeError, match="on 'mps'; move it to the CPU or a CUDA device"):
         keys.encrypt(tensor_type())
 
 
