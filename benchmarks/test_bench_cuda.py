@@ -3,6 +3,8 @@
 * ``encrypt``: a flat update already in GPU memory (a CUDA torch tensor, else a cupy array),
   encrypted and serialized into host memory, end to end; against the CPU path encrypting the
   same values from host memory on every core.
+* ``decrypt``: decryption and decoding of a ``FHTO_BENCH_UPLOADS``-contribution sum, from host
+  memory to a float64 array, on the GPU against the CPU path on every core.
 * ``sum``: the server's sum of ``FHTO_BENCH_UPLOADS`` seeded uploads (default 100) on the GPU
   (records checked, seeds expanded, everything added on the device) against the CPU
   Accumulator on every core.
@@ -87,6 +89,23 @@ def test_sum_cpu_all_cores(benchmark, gpu_keys, uploads):
     _record(benchmark, "sum cpu")
 
 
+@pytest.fixture(scope="module")
+def total(gpu_keys, uploads) -> bytes:
+    return gpu_keys.sum(uploads, device="cuda").to_bytes()
+
+
+@pytest.mark.benchmark(group="decrypt")
+def test_decrypt_gpu(benchmark, gpu_keys, total):
+    benchmark.pedantic(lambda: gpu_keys.decrypt(total, device="cuda"), rounds=5, warmup_rounds=1)
+    _record(benchmark, "decrypt gpu")
+
+
+@pytest.mark.benchmark(group="decrypt")
+def test_decrypt_cpu_all_cores(benchmark, gpu_keys, total):
+    benchmark.pedantic(lambda: gpu_keys.decrypt(total, device="cpu"), rounds=3, warmup_rounds=1)
+    _record(benchmark, "decrypt cpu")
+
+
 def test_summary(bench_summary, bench_values):
     """Appends the side-by-side table (runs last in this module)."""
     if not _TIMES:
@@ -96,7 +115,7 @@ def test_summary(bench_summary, bench_values):
         "| phase | GPU, ms | CPU (all cores), ms | CPU / GPU |",
         "|---|---|---|---|",
     ]
-    for phase in ("encrypt", "sum"):
+    for phase in ("encrypt", "sum", "decrypt"):
         gpu, cpu = _TIMES.get(f"{phase} gpu"), _TIMES.get(f"{phase} cpu")
         if gpu and cpu:
             lines.append(f"| {phase} | {gpu * 1e3:.2f} | {cpu * 1e3:.1f} | {cpu / gpu:.1f}x |")

@@ -6,6 +6,7 @@
 #include "bindings/common.h"
 #include "cuda/api.h"
 #include "errors.h"
+#include "gpu_decrypt.h"
 #include "gpu_encrypt.h"
 #include "gpu_sum.h"
 
@@ -102,6 +103,29 @@ namespace fhto
                 py::arg("context"), py::arg("pointer"), py::arg("dtype_bytes"), py::arg("count"), py::arg("packing"),
                 py::arg("weight"), py::arg("parties"), py::arg("seed"), py::arg("device"),
                 "Secret-key encryption of values already in device memory (a CUDA tensor's data pointer).");
+            m.def(
+                "cuda_decrypt",
+                [](const Context &c, const py::buffer &buffer, int device, int threads) -> py::object {
+                    ByteView v = byte_view(buffer, "data");
+                    c.decryptor(); // a public context fails here, before any allocation
+                    const BatchView batch = parse_batch(c, v.data, v.size);
+                    py::array_t<double> out(static_cast<py::ssize_t>(batch.header.value_count));
+                    double *dst = out.mutable_data();
+                    const std::size_t n = static_cast<std::size_t>(batch.header.value_count);
+                    bool done = false;
+                    {
+                        py::gil_scoped_release release;
+                        done = decrypt_into_cuda(c, batch, dst, n, device < 0, device < 0 ? 0 : device, threads);
+                    }
+                    if (!done)
+                    {
+                        return py::none();
+                    }
+                    return std::move(out);
+                },
+                py::arg("context"), py::arg("data"), py::arg("device"), py::arg("threads"),
+                "Decryption and decoding of a batch on the CUDA path (device = -1: the host driver); None when a "
+                "record is not in the form the CUDA path reads.");
             m.def(
                 "cuda_sum",
                 [](const Context &c, const std::vector<py::buffer> &batches, int device, int threads,

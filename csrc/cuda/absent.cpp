@@ -55,6 +55,11 @@ namespace fhto
             throw DeviceError("this build has no CUDA path (build with -C cmake.define.FHTO_CUDA=ON)");
         }
 
+        SumProblem decrypt_device(const DecryptPlan &, const SumInput &, std::uint64_t, double *, std::uint64_t, int)
+        {
+            throw DeviceError("this build has no CUDA path (build with -C cmake.define.FHTO_CUDA=ON)");
+        }
+
         int pointer_device(const void *)
         {
             return -1;

@@ -84,6 +84,16 @@ namespace fhto
             std::uint64_t *sum_c1, int device);
 
         /**
+        Decrypts and decodes a batch's `ciphertexts` records on `device` (csrc/cuda/decrypt.cu):
+        out receives value_count doubles. Returns the first problem found (kind none when every
+        record was good); out is then incomplete and must be discarded.
+        @throws DeviceError naming the CUDA error
+        */
+        SumProblem decrypt_device(
+            const DecryptPlan &plan, const SumInput &input, std::uint64_t ciphertexts, double *out, std::uint64_t value_count,
+            int device);
+
+        /**
         The device holding a pointer: its index for device (or managed) memory, -1 for host memory.
         @throws DeviceError naming the CUDA error
         */

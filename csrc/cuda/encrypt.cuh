@@ -96,10 +96,15 @@ namespace fhto
             }
         }
 
-        /** Reads coefficients [8g, 8g + 8) of one limb of c0 from a record (packed or as words). */
-        FHTO_HD void read_group(const RecordLayout &r, std::uint64_t n, int l, std::uint64_t g, const std::uint8_t *record, std::uint64_t out[8])
+        /**
+        Reads coefficients [8g, 8g + 8) of one limb of polynomial `poly` (0: c0, 1: c1, stored
+        after c0 in full ciphertexts) from a record, packed or as words.
+        */
+        FHTO_HD void read_group(
+            const RecordLayout &r, std::uint64_t n, int l, std::uint64_t g, const std::uint8_t *record, std::uint64_t out[8],
+            int poly = 0)
         {
-            const std::uint8_t *limb = record + r.c0_offset + limb_offset(r, n, l);
+            const std::uint8_t *limb = record + r.c0_offset + poly * r.c0_bytes + limb_offset(r, n, l);
             if (r.bits[l])
             {
                 unpack_group(limb + g * static_cast<std::uint64_t>(r.bits[l]), r.bits[l], out);

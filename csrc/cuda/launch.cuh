@@ -42,6 +42,15 @@ namespace fhto
             std::uint64_t *values, std::size_t polys, std::size_t stride, int log_n, std::uint64_t q,
             const std::uint64_t *roots, const std::uint64_t *quots, cudaStream_t stream);
 
+        /**
+        Inverse negacyclic NTTs of the same polynomials (output in [0, q)): SEAL's inverse root
+        powers in their order, the last stage with 1/n (inv_n) and the scaled last root.
+        */
+        void launch_ntt_inverse(
+            std::uint64_t *values, std::size_t polys, std::size_t stride, int log_n, std::uint64_t q,
+            const std::uint64_t *roots, const std::uint64_t *quots, std::uint64_t inv_n, std::uint64_t inv_n_quot,
+            std::uint64_t scaled_w, std::uint64_t scaled_w_quot, cudaStream_t stream);
+
         /** Blocks of `threads` threads covering `work` items. */
         inline unsigned blocks_for(std::size_t work, unsigned threads)
         {

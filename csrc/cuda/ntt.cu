@@ -3,6 +3,7 @@
 
 #include "cuda/api.h"
 #include "cuda/arith.cuh"
+#include "cuda/decode.cuh"
 #include "cuda/device.cuh"
 #include "cuda/launch.cuh"
 
@@ -37,7 +38,53 @@ namespace fhto
                     v = reduce_4q(v, q);
                 }
             }
+
+            __global__ void ntt_inverse_stage(
+                std::uint64_t *values, std::size_t polys, std::size_t stride, int log_n, std::size_t m, std::uint64_t q,
+                const std::uint64_t *roots, const std::uint64_t *quots)
+            {
+                const std::size_t n = std::size_t(1) << log_n, half = n / 2;
+                const std::size_t t = blockIdx.x * static_cast<std::size_t>(blockDim.x) + threadIdx.x;
+                if (t >= polys * half)
+                {
+                    return;
+                }
+                const std::size_t gap = half / m, b = t % half, i = b / gap, j = b % gap;
+                std::uint64_t *x = values + (t / half) * stride + 2 * gap * i + j;
+                const std::size_t r = fft_inverse_root_offset(n, m) + i;
+                inverse_butterfly(x[0], x[gap], roots[r], quots[r], q);
+            }
+
+            __global__ void ntt_inverse_last(
+                std::uint64_t *values, std::size_t polys, std::size_t stride, int log_n, std::uint64_t q, std::uint64_t inv_n,
+                std::uint64_t inv_n_quot, std::uint64_t scaled_w, std::uint64_t scaled_w_quot)
+            {
+                const std::size_t half = (std::size_t(1) << log_n) / 2;
+                const std::size_t t = blockIdx.x * static_cast<std::size_t>(blockDim.x) + threadIdx.x;
+                if (t < polys * half)
+                {
+                    std::uint64_t *x = values + (t / half) * stride + t % half;
+                    inverse_last(x[0], x[half], inv_n, inv_n_quot, scaled_w, scaled_w_quot, q);
+                }
+            }
         } // namespace
+
+        void launch_ntt_inverse(
+            std::uint64_t *values, std::size_t polys, std::size_t stride, int log_n, std::uint64_t q,
+            const std::uint64_t *roots, const std::uint64_t *quots, std::uint64_t inv_n, std::uint64_t inv_n_quot,
+            std::uint64_t scaled_w, std::uint64_t scaled_w_quot, cudaStream_t stream)
+        {
+            const std::size_t n = std::size_t(1) << log_n;
+            const unsigned threads = 256;
+            const unsigned blocks = blocks_for(polys * (n / 2), threads);
+            for (std::size_t m = n / 2; m > 1; m >>= 1)
+            {
+                ntt_inverse_stage<<<blocks, threads, 0, stream>>>(values, polys, stride, log_n, m, q, roots, quots);
+                check(cudaGetLastError(), "inverse NTT stage launch");
+            }
+            ntt_inverse_last<<<blocks, threads, 0, stream>>>(values, polys, stride, log_n, q, inv_n, inv_n_quot, scaled_w, scaled_w_quot);
+            check(cudaGetLastError(), "inverse NTT launch");
+        }
 
         void launch_ntt_forward(
             std::uint64_t *values, std::size_t polys, std::size_t stride, int log_n, std::uint64_t q,

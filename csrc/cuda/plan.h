@@ -58,6 +58,35 @@ namespace fhto
             }
         };
 
+        /**
+        What decrypting and decoding a batch on the CUDA path needs from a key set, as plain
+        arrays: the key, the inverse NTT, the CRT constants, the decoder's tables, and the layout
+        of the batch's records (seeded: c0 and the seed; full: c0 and c1) with the bytes every
+        record of this context and mode shares.
+        */
+        struct DecryptPlan
+        {
+            int log_n = 0;
+            std::size_t limbs = 0;
+            std::vector<std::uint64_t> primes; ///< as EncryptPlan::primes
+            std::vector<std::uint64_t> secret, secret_quots; ///< n per limb
+            std::vector<std::uint64_t> inv_roots, inv_quots; ///< SEAL's inverse root powers, n per limb
+            std::vector<std::uint64_t> inv_n, inv_n_quot, scaled_w, scaled_w_quot; ///< one per limb
+            std::vector<std::uint64_t> q_hat, q_hat_inv, q_hat_inv_quot, modulus, half; ///< CRT constants
+            std::vector<double> roots; ///< SEAL's root_powers_ as (re, im) pairs (2n)
+            std::vector<std::uint64_t> index_map; ///< SEAL's matrix_reps_index_map_ (n)
+            double inv_scale = 0;
+            bool seeded = false; ///< c1 is a seed to expand (secret-key batches)
+            std::uint64_t record_bytes = 0, c0_offset = 0, poly_bytes = 0, seed_offset = 0, tail_offset = 0;
+            std::vector<int> bits; ///< packed bits of each limb (0: 8-byte words)
+            std::vector<std::uint8_t> prefix, tail; ///< the shared bytes: [0, c0_offset) and from tail_offset
+
+            std::size_t n() const noexcept
+            {
+                return std::size_t(1) << log_n;
+            }
+        };
+
         /** One batch to add: its records and checks (host memory), and its header's checksum. */
         struct SumInput
         {

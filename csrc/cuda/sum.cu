@@ -9,6 +9,7 @@
 #include "cuda/device.cuh"
 #include "cuda/encrypt.cuh"
 #include "cuda/launch.cuh"
+#include "cuda/records.cuh"
 #include "cuda/uniform.cuh"
 
 namespace fhto
@@ -17,76 +18,6 @@ namespace fhto
     {
         namespace
         {
-            __device__ std::size_t index()
-            {
-                return blockIdx.x * static_cast<std::size_t>(blockDim.x) + threadIdx.x;
-            }
-
-            constexpr unsigned kChecksum = 1, kCoefficient = 2, kLayout = 4;
-
-            __global__ void crc_check_kernel(
-                const std::uint32_t *table, const std::uint8_t *records, std::uint64_t record_bytes, std::uint64_t cts,
-                std::uint32_t *registers)
-            {
-                __shared__ std::uint32_t t[256];
-                for (unsigned i = threadIdx.x; i < 256; i += blockDim.x)
-                {
-                    t[i] = table[i];
-                }
-                __syncthreads();
-                const std::uint64_t pieces = crc_pieces(record_bytes), k = index();
-                if (k < cts * pieces)
-                {
-                    const std::uint64_t at = (k % pieces) * kCrcPiece;
-                    registers[k] = crc32c_register(t, records + (k / pieces) * record_bytes + at, min(kCrcPiece, record_bytes - at));
-                }
-            }
-
-            __global__ void crc_compare_kernel(
-                const std::uint32_t *table, const std::uint32_t *registers, std::uint64_t pieces, std::uint64_t first_ct,
-                std::uint64_t cts, std::uint32_t header_checksum, std::uint32_t x_piece, std::uint32_t x_last,
-                const std::uint8_t *checks, unsigned *flags)
-            {
-                const std::uint64_t ct = index();
-                if (ct < cts)
-                {
-                    const std::uint32_t crc = crc32c_combine(
-                        position_start(table, header_checksum, first_ct + ct), registers + ct * pieces, pieces, x_piece, x_last);
-                    const std::uint8_t *c = checks + 4 * ct;
-                    const std::uint32_t stored = c[0] | (c[1] << 8) | (c[2] << 16) | (static_cast<std::uint32_t>(c[3]) << 24);
-                    if (crc != stored)
-                    {
-                        atomicOr(flags + ct, kChecksum);
-                    }
-                }
-            }
-
-            /** The bytes every record shares: the prefix, then the seed record's header. */
-            __global__ void layout_kernel(
-                const std::uint8_t *records, std::uint64_t record_bytes, std::uint64_t cts, const std::uint8_t *fixed,
-                std::uint64_t prefix_bytes, std::uint64_t header_bytes, std::uint64_t header_at, unsigned *flags)
-            {
-                const std::uint64_t per = prefix_bytes + header_bytes, t = index();
-                if (t < cts * per)
-                {
-                    const std::uint64_t ct = t / per, i = t % per;
-                    const std::uint64_t at = i < prefix_bytes ? i : header_at + (i - prefix_bytes);
-                    if (records[ct * record_bytes + at] != fixed[i])
-                    {
-                        atomicOr(flags + ct, kLayout);
-                    }
-                }
-            }
-
-            __global__ void seed_gather_kernel(const std::uint8_t *records, std::uint64_t cts, RecordLayout layout, std::uint64_t *seeds)
-            {
-                const std::uint64_t ct = index();
-                if (ct < cts)
-                {
-                    read_seed(layout, records + ct * layout.record_bytes, seeds + 8 * ct);
-                }
-            }
-
             __global__ void add_kernel(
                 const std::uint8_t *records, const std::uint64_t *a, std::uint64_t cts, int log_n, std::uint64_t limbs,
                 RecordLayout layout, const UniformPrime *primes, std::uint64_t *sum_c0, std::uint64_t *sum_c1, unsigned *flags)
@@ -189,18 +120,10 @@ namespace fhto
                     check(cudaGetLastError(), "sum launch");
                 }
                 d_flags.copy_to(flags.data(), ciphertexts);
-                for (std::size_t k = 0; k < ciphertexts; k++)
+                const SumProblem problem = first_problem(flags.data(), ciphertexts, b);
+                if (problem.kind != SumProblem::none)
                 {
-                    if (flags[k])
-                    {
-                        SumProblem p;
-                        // As the CPU path: a bad checksum first, then a record in another form, then a bad coefficient.
-                        p.kind = flags[k] & kChecksum ? SumProblem::checksum
-                                                      : (flags[k] & kLayout ? SumProblem::layout : SumProblem::coefficient);
-                        p.batch = b;
-                        p.ciphertext = k;
-                        return p;
-                    }
+                    return problem;
                 }
             }
             d_failed.copy_to(flags.data(), ciphertexts);

@@ -147,10 +147,7 @@ def _target(device: Any, symmetric: bool, array: Optional[DeviceArray], size: in
         return 0 if size >= GPU_MIN_VALUES else None
     if not symmetric:
         raise ParameterError("the GPU path encrypts in secret-key mode only; use device='cpu' for public-key mode")
-    if not compiled():
-        raise DeviceError("this build has no CUDA path (build with -C cmake.define.FHTO_CUDA=ON)")
-    if _core.cuda_device_count() <= int(choice):
-        raise DeviceError(f"no usable CUDA device {choice} (this machine has {_core.cuda_device_count()})")
+    _require(int(choice))
     if array is not None and array.device is not None and array.device != choice:
         raise DeviceError(f"the values are on cuda:{array.device}, but device='cuda:{choice}' was asked for")
     return int(choice)
@@ -165,11 +162,25 @@ def _sum_target(device: Any, seeded: bool) -> Optional[int]:
         return 0 if seeded and available() else None
     if not seeded:
         raise ParameterError("the GPU sums seeded secret-key uploads only; use device='cpu' for the others")
+    return _require(int(choice))
+
+
+def _decrypt_target(device: Any, size: int) -> Optional[int]:
+    """The CUDA device a decryption runs on, or None for the CPU path."""
+    choice = _parse(device)
+    if choice == "cpu":
+        return None
+    if choice == "auto":
+        return 0 if size >= GPU_MIN_VALUES and available() else None
+    return _require(int(choice))
+
+
+def _require(index: int) -> int:
     if not compiled():
         raise DeviceError("this build has no CUDA path (build with -C cmake.define.FHTO_CUDA=ON)")
-    if _core.cuda_device_count() <= int(choice):
-        raise DeviceError(f"no usable CUDA device {choice} (this machine has {_core.cuda_device_count()})")
-    return int(choice)
+    if _core.cuda_device_count() <= index:
+        raise DeviceError(f"no usable CUDA device {index} (this machine has {_core.cuda_device_count()})")
+    return index
 
 
 def _encrypt(

@@ -411,10 +411,14 @@ class KeySet(_Context):
         """SEAL's own serialization of the secret key."""
         return self._core.seal_secret_key_bytes()
 
-    def decrypt(self, update: Any, *, threads: Optional[int] = None, like: Any = None) -> Any:
+    def decrypt(self, update: Any, *, threads: Optional[int] = None, like: Any = None, device: Any = None) -> Any:
         """Decrypt and decode a batch (one upload or a sum) to a float64 array of its length, or,
         with ``like`` (a state_dict or list of tensors/arrays, the structure that was encrypted),
         to that structure with its names, shapes and dtypes.
+
+        ``device`` as in :meth:`encrypt`: ``None``/``"auto"`` decrypts batches of at least
+        ``cuda.GPU_MIN_VALUES`` values on a usable GPU (the same doubles, bit for bit), the rest
+        on the CPU; ``"cpu"``, ``"cuda"`` or ``"cuda:N"`` force one side.
 
         Raises
         ------
@@ -425,9 +429,16 @@ class KeySet(_Context):
             The batch was made under another key or parameter set.
         FormatError
             Malformed or corrupted bytes.
+        DeviceError
+            ``device="cuda"`` without a usable CUDA device, or a CUDA failure.
         """
         data = update.to_bytes() if isinstance(update, EncryptedUpdate) else as_buffer(update, "update")
-        values = _core.decrypt(self._core, data, as_threads(threads))
+        values = None
+        target = cuda._decrypt_target(device, int(_core.read_header(data)["value_count"]))
+        if target is not None:
+            values = _core.cuda_decrypt(self._core, data, target, as_threads(threads))
+        if values is None:
+            values = _core.decrypt(self._core, data, as_threads(threads))
         if like is None:
             return values
         if isinstance(update, EncryptedUpdate) and update._layout is not None:

@@ -304,3 +304,76 @@ def test_gpu_sum_gives_the_accumulators_ciphertexts(preset, rng):
     with pytest.raises(fh.FormatError, match="batch 2"):
         keys.sum([updates[0], updates[1], bytes(corrupted)], device="cuda")
     assert _records(keys.sum(updates, device="cuda").to_bytes()) == _records(expected)  # still usable
+
+
+# -- decryption and decoding on the CUDA path -----------------------------------------------------
+@pytest.mark.parametrize("preset", ["aggregation", "compact", "conservative", "threshold"])
+def test_cuda_decryption_gives_the_cpu_engines_doubles_on_the_host(preset, rng):
+    """m = c0 + c1 s, the inverse NTT, CRT composition, SEAL's double and forward FFT, run by the
+    host driver: the very doubles the CPU path gives, for fresh batches of both modes and for a
+    sum, packed or not."""
+    keys = fh.KeySet.generate(preset, seed=10)
+    n = keys.params.poly_modulus_degree
+    for packed in (False, True):
+        batches = [keys.encrypt(rng.uniform(-1, 1, 2 * n + 7), mode=mode, packed=packed, parties=3)
+                   for mode in ("symmetric", "public_key")]
+        batches.append(keys.sum([keys.encrypt(rng.uniform(-1, 1, 2 * n + 7), parties=3, packed=packed) for _ in range(3)],
+                                packed=packed))
+        for batch in batches:
+            got = fh._core.cuda_decrypt(keys._core, batch.to_bytes(), -1, 0)
+            assert got is not None and np.array_equal(got, keys.decrypt(batch, device="cpu"))
+
+
+def test_cuda_decoding_matches_seal_for_multi_word_coefficients(rng):
+    """Values near the conservative preset's limit: coefficients beyond 2^128, composed from three
+    limbs and centred word by word as SEAL does."""
+    keys = fh.KeySet.generate("conservative", seed=11)
+    x = rng.uniform(-1, 1, 9000) * 0.9 * keys.max_abs_value(1)
+    batch = keys.encrypt(x)
+    got = fh._core.cuda_decrypt(keys._core, batch.to_bytes(), -1, 0)
+    assert np.array_equal(got, keys.decrypt(batch, device="cpu"))
+
+
+def test_cuda_decryption_refuses_what_the_cpu_refuses(keys, rng):
+    x = rng.uniform(-1, 1, 9000)
+    data = keys.encrypt(x, mode="public_key").to_bytes()
+    header = fh._core.read_header(data)
+    first_record = fh._core.BATCH_HEADER_BYTES + 4 * header["ciphertext_count"]
+    corrupted = bytearray(data)
+    corrupted[first_record + header["ciphertext_bytes"] + 500] ^= 4
+    with pytest.raises(fh.FormatError, match="ciphertext 1 is corrupted: checksum mismatch"):
+        fh._core.cuda_decrypt(keys._core, bytes(corrupted), -1, 0)
+    forged = bytearray(data)
+    forged[first_record + 2 * header["ciphertext_bytes"] + 113:first_record + 2 * header["ciphertext_bytes"] + 121] = (
+        (2**64 - 16).to_bytes(8, "little"))
+    with pytest.raises(fh.FormatError, match="ciphertext 2 is not a valid SEAL ciphertext"):
+        fh._core.cuda_decrypt(keys._core, _rechecked(forged, 2), -1, 0)
+    other = fh.KeySet.generate(keys.params, seed=5)
+    foreign = other.encrypt(x, mode="public_key").to_bytes()
+    with pytest.raises(fh.KeyMismatchError):
+        fh._core.cuda_decrypt(keys._core, foreign, -1, 0)
+    with pytest.raises(fh.SecretKeyRequiredError):
+        fh._core.cuda_decrypt(keys.public_context()._core, data, -1, 0)
+
+
+def test_decrypt_device_choice(keys, rng):
+    x = rng.uniform(-1, 1, 3000)
+    batch = keys.encrypt(x)
+    assert np.array_equal(keys.decrypt(batch, device="auto"), keys.decrypt(batch, device="cpu"))
+    with pytest.raises(ParameterError, match="device must be"):
+        keys.decrypt(batch, device="npu")
+    if not cuda.available():
+        with pytest.raises(DeviceError, match="no usable CUDA device|no CUDA path"):
+            keys.decrypt(batch, device="cuda")
+
+
+@pytest.mark.skipif(not cuda.available(), reason="no CUDA device")
+@pytest.mark.parametrize("preset", ["compact", "conservative", "threshold"])
+def test_gpu_decryption_gives_the_cpu_engines_doubles(preset, rng):
+    keys = fh.KeySet.generate(preset, seed=12)
+    n = keys.params.poly_modulus_degree
+    for mode in ("symmetric", "public_key"):
+        batch = keys.encrypt(rng.uniform(-1, 1, 1100 * n + 9), mode=mode, parties=2)
+        assert np.array_equal(keys.decrypt(batch, device="cuda"), keys.decrypt(batch, device="cpu"))
+    total = keys.sum([keys.encrypt(rng.uniform(-1, 1, 3 * n), parties=2) for _ in range(2)], device="cuda")
+    assert np.array_equal(keys.decrypt(total, device="cuda"), keys.decrypt(total, device="cpu"))
