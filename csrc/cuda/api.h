@@ -64,7 +64,8 @@ namespace fhto
         plan.record_template.size() bytes written to records and their checks to checks. Each
         stage is one launch for a chunk of ciphertexts; chunks alternate between two streams so
         that one chunk's copy back to pinned memory overlaps the next one's arithmetic. Device
-        memory is allocated once per call. Nothing is written to records on error.
+        memory is allocated once per call. On error records may hold part of the batch and must be
+        discarded (the bindings return nothing then).
         @throws DeviceError naming the CUDA error (out of memory included); the device stays usable
         */
         void encrypt_device(

@@ -50,7 +50,8 @@ namespace fhto
                 if (t < cts * limbs * n)
                 {
                     const std::uint64_t l = (t / n) % limbs, key = l * n + t % n;
-                    c0[t] = decrypt_coefficient(c0[t] % primes[l].q, c1[t] % primes[l].q, secret[key], secret_quots[key], primes[l].q);
+                    const std::uint64_t q = primes[l].q; // a flagged record (a word not below q) is discarded
+                    c0[t] = decrypt_coefficient(c0[t] < q ? c0[t] : 0, c1[t] < q ? c1[t] : 0, secret[key], secret_quots[key], q);
                 }
             }
 
@@ -106,7 +107,7 @@ namespace fhto
             {
                 throw DeviceError("no usable CUDA device");
             }
-            check(cudaSetDevice(device), "selecting the device");
+            const DeviceScope scope(device);
             const std::size_t n = plan.n(), limbs = plan.limbs, record_bytes = plan.record_bytes;
             const std::size_t words = uniform_stream_words(limbs, n), pieces = crc_pieces(record_bytes);
             const std::size_t chunk = std::min<std::size_t>(ciphertexts, 1024);

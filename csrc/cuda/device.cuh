@@ -20,6 +20,24 @@ namespace fhto
             }
         }
 
+        /** Makes `device` current for a scope and restores the previous one. */
+        class DeviceScope
+        {
+        public:
+            explicit DeviceScope(int device)
+            {
+                check(cudaGetDevice(&previous_), "device query");
+                check(cudaSetDevice(device), "selecting the device");
+            }
+            ~DeviceScope()
+            {
+                cudaSetDevice(previous_);
+            }
+
+        private:
+            int previous_ = 0;
+        };
+
         /** `count` elements of T on the device, freed when it goes out of scope. */
         template <typename T>
         class DeviceArray

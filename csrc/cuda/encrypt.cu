@@ -229,24 +229,6 @@ namespace fhto
             }
 
             // ---- resources -------------------------------------------------------------------
-            /** Makes `device` current for a scope and restores the previous one. */
-            class DeviceScope
-            {
-            public:
-                explicit DeviceScope(int device)
-                {
-                    check(cudaGetDevice(&previous_), "device query");
-                    check(cudaSetDevice(device), "selecting the device");
-                }
-                ~DeviceScope()
-                {
-                    cudaSetDevice(previous_);
-                }
-
-            private:
-                int previous_ = 0;
-            };
-
             class Stream
             {
             public:
@@ -504,16 +486,15 @@ namespace fhto
             check(cudaMemset(d_failed.get(), 0, ciphertexts * sizeof(unsigned)), "clearing the flags");
             const void *d_values = values;
             std::unique_ptr<DeviceArray<std::uint8_t>> uploaded;
-            if (values_on_device)
-            {
-                check(cudaDeviceSynchronize(), "waiting for the values' producer");
-            }
-            else
+            if (!values_on_device)
             {
                 uploaded.reset(new DeviceArray<std::uint8_t>(
                     static_cast<const std::uint8_t *>(values), input_bytes, "allocation of the values"));
                 d_values = uploaded->get();
             }
+            // The uploads and the memset above ran on the legacy stream, which the non-blocking
+            // streams below do not wait for; a device-side producer of the values must be done too.
+            check(cudaDeviceSynchronize(), "waiting for the uploads and the values' producer");
 
             EncodeTables tables;
             tables.log_n = plan.log_n;
@@ -538,9 +519,9 @@ namespace fhto
             ChunkBuffers b0(chunk, boot_words, uniform_words, scratch, n, limbs, record_bytes);
             ChunkBuffers b1(chunk, boot_words, uniform_words, scratch, n, limbs, record_bytes);
             ChunkBuffers *buffers[2] = { &b0, &b1 };
+            Pinned staging(2 * chunk * (record_bytes + 4)); // declared first: released after the streams sync
             Stream s0, s1;
             const Stream *streams[2] = { &s0, &s1 };
-            Pinned staging(2 * chunk * (record_bytes + 4));
             cudaEvent_t done[2];
             check(cudaEventCreateWithFlags(&done[0], cudaEventDisableTiming), "event creation");
             check(cudaEventCreateWithFlags(&done[1], cudaEventDisableTiming), "event creation");

@@ -36,7 +36,7 @@ namespace fhto
                 for (int i = 0; i < 8; i++)
                 {
                     bad |= group[i] >= q;
-                    sum_c0[base + i] = add_mod(sum_c0[base + i], group[i] % q, q);
+                    sum_c0[base + i] = add_mod(sum_c0[base + i], group[i] >= q ? 0 : group[i], q); // a flagged record is discarded
                     sum_c1[base + i] = add_mod(sum_c1[base + i], a[base + i], q);
                 }
                 if (bad)
@@ -54,7 +54,7 @@ namespace fhto
             {
                 throw DeviceError("no usable CUDA device");
             }
-            check(cudaSetDevice(device), "selecting the device");
+            const DeviceScope scope(device);
             const std::size_t n = plan.n(), limbs = plan.limbs, record_bytes = plan.record_bytes;
             const std::size_t words = uniform_stream_words(limbs, n), pieces = crc_pieces(record_bytes);
             const std::size_t chunk = std::min<std::size_t>(ciphertexts, 1024);
