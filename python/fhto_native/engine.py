@@ -23,7 +23,7 @@ from ._files import write_atomic
 from ._inputs import as_buffer, as_parties, as_seed, as_threads, as_update, as_weight, device_array
 from .errors import FormatError, InputTypeError, ParameterError
 from .params import Params, get_params
-from .structure import Layout, check_same, flatten, is_structured, unflatten
+from .structure import Layout, check_same, flatten, flatten_on_device, is_structured, unflatten
 
 __all__ = ["KeySet", "PublicContext", "EncryptedUpdate", "Accumulator", "aggregate", "allow_secret_pickling"]
 
@@ -201,7 +201,12 @@ class _Context:
             returned and the device stays usable.
         """
         layout: Optional[Layout] = None
-        gpu_values = None if is_structured(values) else device_array(values)
+        if is_structured(values):
+            on_device = flatten_on_device(values)
+            gpu_values = device_array(on_device[0]) if on_device is not None else None
+            layout = on_device[1] if on_device is not None else None
+        else:
+            gpu_values = device_array(values)
         core_mode = _as_mode(mode or self._default_mode)
         packing = self._packing(packed)
         options = (as_weight(weight), as_parties(parties), as_threads(threads), as_seed(seed))

@@ -12,8 +12,9 @@ Dtypes: float16 and bfloat16 are upcast to float32 (exactly) and float64 stays f
 gives float64); decrypted values are cast back to each tensor's own dtype, so a bfloat16 tensor
 comes back rounded to bfloat16. Integer and boolean tensors (e.g. BatchNorm's
 ``num_batches_tracked``) are refused: averaging them is not what FedAvg means; leave them out.
-Tensors that require grad are detached; non-contiguous ones are copied; GPU tensors must be moved
-to the CPU first.
+Tensors that require grad are detached; non-contiguous ones are copied. A structure of CUDA
+tensors is flattened on its device (:func:`flatten_on_device`) and encrypted there; ``like=``
+may hold CUDA tensors, and the decrypted parts then go to those tensors' devices.
 """
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ import numpy as np
 
 from .errors import InputTypeError, LengthMismatchError, ShapeError
 
-__all__ = ["Layout", "flatten", "unflatten", "is_structured"]
+__all__ = ["Layout", "flatten", "flatten_on_device", "unflatten", "is_structured"]
 
 _HALF = ("float16", "bfloat16")
 
@@ -120,6 +121,62 @@ def flatten(values: Any) -> Tuple[np.ndarray, Layout]:
     return flat, Layout(names, tuple(shapes), tuple(dtypes))
 
 
+def _items(values: Any) -> Tuple[Optional[Tuple[str, ...]], List[Any]]:
+    if isinstance(values, Mapping):
+        names: Optional[Tuple[str, ...]] = tuple(values.keys())
+        if not all(isinstance(k, str) for k in names):
+            raise InputTypeError("the keys of a structured update must be strings (as a state_dict's are)")
+        return names, list(values.values())
+    return None, list(values)
+
+
+def _on_cuda(value: Any) -> bool:
+    return _is_torch(value) and getattr(getattr(value, "device", None), "type", None) == "cuda"
+
+
+def _layout(values: Any) -> Layout:
+    """A structure's layout without converting its parts (CUDA tensors stay where they are)."""
+    names, items = _items(values)
+    shapes, dtypes = [], []
+    for i, value in enumerate(items):
+        if _on_cuda(value):
+            label = f"values[{names[i]!r}]" if names is not None else f"values[{i}]"
+            dtype = str(value.dtype).replace("torch.", "")
+            if not value.is_floating_point():
+                raise InputTypeError(f"{label} is a torch {dtype} tensor; only floating tensors are encrypted (leave it out)")
+            shapes.append(tuple(int(d) for d in value.shape))
+            dtypes.append("torch." + dtype)
+        else:
+            array, dtype = _part(value, f"values[{names[i]!r}]" if names is not None else f"values[{i}]")
+            shapes.append(tuple(int(d) for d in array.shape))
+            dtypes.append(dtype)
+    return Layout(names, tuple(shapes), tuple(dtypes))
+
+
+def flatten_on_device(values: Any) -> Optional[Tuple[Any, Layout]]:
+    """A structured update whose parts are all CUDA torch tensors, flattened on their device into one
+    contiguous float32 tensor (float64 if any part is), and its layout; None for any other structure.
+
+    Raises
+    ------
+    InputTypeError
+        Parts on different CUDA devices, or a part that is not floating.
+    """
+    names, items = _items(values)
+    if not items or not all(_on_cuda(v) for v in items):
+        return None
+    layout = _layout(values)
+    if len({v.device for v in items}) > 1:
+        raise InputTypeError("the structured update's tensors are on different CUDA devices; put them on one")
+    import torch
+
+    wide = any(v.dtype == torch.float64 for v in items)
+    flat = torch.cat([v.detach().reshape(-1).to(torch.float64 if wide else torch.float32) for v in items])
+    if flat.numel() == 0:
+        raise ShapeError("the structured update holds no values")
+    return flat, layout
+
+
 def unflatten(flat: np.ndarray, like: Any) -> Any:
     """Rebuild ``like``'s structure from a decrypted flat vector: same names (or order), shapes
     and dtypes; torch tensors where ``like`` holds torch tensors, numpy arrays otherwise.
@@ -129,7 +186,8 @@ def unflatten(flat: np.ndarray, like: Any) -> Any:
     LengthMismatchError
         ``like`` holds another number of values than ``flat``.
     """
-    layout = flatten(like)[1]
+    layout = _layout(like)
+    parts = _items(like)[1]
     if layout.size != flat.size:
         raise LengthMismatchError(
             f"the decrypted update holds {flat.size} values; the structure passed as like= holds {layout.size} "
@@ -137,7 +195,7 @@ def unflatten(flat: np.ndarray, like: Any) -> Any:
         )
     out: List[Any] = []
     at = 0
-    for shape, dtype in zip(layout.shapes, layout.dtypes):
+    for part, shape, dtype in zip(parts, layout.shapes, layout.dtypes):
         n = int(np.prod(shape, dtype=np.int64))
         chunk = flat[at:at + n].reshape(shape)
         at += n
@@ -145,7 +203,8 @@ def unflatten(flat: np.ndarray, like: Any) -> Any:
         if kind == "torch":
             import torch
 
-            out.append(torch.from_numpy(np.ascontiguousarray(chunk)).to(getattr(torch, name)))
+            tensor = torch.from_numpy(np.ascontiguousarray(chunk)).to(getattr(torch, name))
+            out.append(tensor.to(part.device) if _on_cuda(part) else tensor)
         else:
             out.append(chunk.astype(np.dtype(name)))
     if layout.names is not None:
@@ -155,6 +214,6 @@ def unflatten(flat: np.ndarray, like: Any) -> Any:
 
 def check_same(encrypted: Layout, like: Any) -> None:
     """Refuse a ``like`` whose names or shapes differ from the structure that was encrypted."""
-    theirs = flatten(like)[1]
+    theirs = _layout(like)
     if (encrypted.names, encrypted.shapes) != (theirs.names, theirs.shapes):
         raise ShapeError("like= has other names or shapes than the structure that was encrypted")

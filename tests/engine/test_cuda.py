@@ -377,3 +377,19 @@ def test_gpu_decryption_gives_the_cpu_engines_doubles(preset, rng):
         assert np.array_equal(keys.decrypt(batch, device="cuda"), keys.decrypt(batch, device="cpu"))
     total = keys.sum([keys.encrypt(rng.uniform(-1, 1, 3 * n), parties=2) for _ in range(2)], device="cuda")
     assert np.array_equal(keys.decrypt(total, device="cuda"), keys.decrypt(total, device="cpu"))
+
+
+@pytest.mark.skipif(not cuda.available(), reason="no CUDA device")
+def test_gpu_encrypts_a_cuda_state_dict_and_decrypts_onto_its_devices(keys):
+    torch = pytest.importorskip("torch")
+    if not torch.cuda.is_available():
+        pytest.skip("torch has no CUDA")
+    model = torch.nn.Sequential(torch.nn.Linear(40, 30), torch.nn.ReLU(), torch.nn.Linear(30, 3)).cuda()
+    state = {k: v for k, v in model.state_dict().items()}
+    cpu_state = {k: v.cpu() for k, v in state.items()}
+    on_gpu = keys.encrypt(state, seed=6)
+    assert on_gpu.to_bytes() == keys.encrypt(cpu_state, seed=6, device="cpu").to_bytes()
+    back = keys.decrypt(on_gpu, like=state)
+    for name, tensor in state.items():
+        assert back[name].device == tensor.device
+        assert torch.allclose(back[name], tensor, atol=1e-6)
