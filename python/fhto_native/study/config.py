@@ -84,6 +84,12 @@ class StudyConfig:
     min_delta: float = _SCHEDULER.min_delta
     early_stopping: int = 10
     threshold: str = "youden"
+    # differential privacy of the federated methods (None: off); see fhto_native.study.dp
+    dp_epsilon: Optional[float] = None
+    dp_delta: Optional[float] = None
+    dp_clip: Optional[float] = None
+    dp_colluders: Optional[int] = None
+    dp_lr: Optional[float] = None
     # encryption and reproducibility
     preset: str = "compact"
     keys: str = "shared"
@@ -99,6 +105,9 @@ class StudyConfig:
     audit: bool = _free(True)
     scheduler_experiment: bool = _free(True)
     scheduler_seeds: int = _free(5)
+    privacy_frontier: bool = _free(True)
+    frontier_epsilons: Tuple[float, ...] = _free(default_factory=lambda: (math.inf, 8.0, 4.0, 2.0, 1.0))
+    frontier_seeds: int = _free(3)
     label_noise: Tuple[float, ...] = _free(default_factory=lambda: (0.0, 0.2, 0.4))
     n_boot: int = _free(1000)
     reference_models: int = _free(8)
@@ -106,7 +115,7 @@ class StudyConfig:
 
     def __post_init__(self) -> None:
         set_ = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731 - frozen dataclass
-        for name in ("files", "features", "label_noise"):
+        for name in ("files", "features", "label_noise", "frontier_epsilons"):
             value = getattr(self, name)
             if isinstance(value, (str, bytes)):
                 raise ParameterError(f"{name} must be a list, not the string {value!r}")
@@ -118,7 +127,7 @@ class StudyConfig:
         if self.dataset not in DATASETS:
             raise ParameterError(f"dataset must be one of {', '.join(DATASETS)}; got {self.dataset!r}")
         positive = ("rounds", "local_epochs", "batch_size", "hidden", "patience", "early_stopping",
-                    "scheduler_seeds", "n_boot", "reference_models", "audit_permutations")
+                    "scheduler_seeds", "n_boot", "reference_models", "audit_permutations", "frontier_seeds")
         for name in positive:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -147,9 +156,53 @@ class StudyConfig:
             raise ParameterError(f"timeout must be a positive number of seconds; got {self.timeout}")
         if not (self.dirichlet_alpha > 0 and math.isfinite(self.dirichlet_alpha)):
             raise ParameterError(f"dirichlet_alpha must be positive; got {self.dirichlet_alpha}")
+        self._check_dp()
         # The scheduler validates its own options.
         self.scheduler()
         self._check_hospitals()
+
+    def _check_dp(self) -> None:
+        number = lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)  # noqa: E731
+        if self.dp_epsilon is None:
+            for name in ("dp_delta", "dp_clip", "dp_colluders", "dp_lr"):
+                if getattr(self, name) is not None:
+                    raise ParameterError(f"--{name.replace('_', '-')} applies with --dp-epsilon (differential privacy)")
+        else:
+            if not number(self.dp_epsilon) or not self.dp_epsilon > 0:
+                raise ParameterError(f"--dp-epsilon must be a positive number (or inf); got {self.dp_epsilon!r}")
+            object.__setattr__(self, "dp_epsilon", float(self.dp_epsilon))
+        if self.dp_delta is not None and not (number(self.dp_delta) and 0 < self.dp_delta < 1):
+            raise ParameterError(f"--dp-delta must lie in (0, 1); got {self.dp_delta!r}")
+        if self.dp_clip is not None and not (number(self.dp_clip) and 0 < self.dp_clip < math.inf):
+            raise ParameterError(f"--dp-clip must be a positive number; got {self.dp_clip!r}")
+        if self.dp_lr is not None and not (number(self.dp_lr) and 0 < self.dp_lr < math.inf):
+            raise ParameterError(f"--dp-lr must be a positive number; got {self.dp_lr!r}")
+        if self.dp_colluders is not None and (
+            isinstance(self.dp_colluders, bool) or not isinstance(self.dp_colluders, int) or self.dp_colluders < 0
+        ):
+            raise ParameterError(f"--dp-colluders must be a non-negative integer; got {self.dp_colluders!r}")
+        if not self.frontier_epsilons or not all(number(e) and e > 0 for e in self.frontier_epsilons):
+            raise ParameterError(f"frontier_epsilons must list positive numbers (inf allowed); got {list(self.frontier_epsilons)}")
+        object.__setattr__(self, "frontier_epsilons", tuple(float(e) for e in self.frontier_epsilons))
+
+    #: Defaults of the differential-privacy options (used when --dp-epsilon is given).
+    DP_DELTA = 1e-5
+    DP_CLIP = 1.0
+    DP_COLLUDERS = 1
+    DP_LR = 1.0
+
+    def dp_settings(self) -> Dict[str, Any]:
+        """The DP options in effect (defaults filled in); empty when DP is off."""
+        if self.dp_epsilon is None:
+            return {}
+        pick = lambda value, default: default if value is None else value  # noqa: E731
+        return {
+            "epsilon": self.dp_epsilon,
+            "delta": pick(self.dp_delta, self.DP_DELTA),
+            "clip": pick(self.dp_clip, self.DP_CLIP),
+            "colluders": pick(self.dp_colluders, self.DP_COLLUDERS),
+            "lr": pick(self.dp_lr, self.DP_LR),
+        }
 
     def _check_hospitals(self) -> None:
         """Which hospital options apply: refuse, never ignore, one that does not."""

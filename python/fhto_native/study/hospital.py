@@ -16,6 +16,7 @@ from ..errors import FormatError, ParameterError
 from ..fl.protocol import HospitalUpdate, RoundPlan, contribution, update_variance
 from ..fl.scheduler import HospitalRate
 from .data import TreatmentData
+from .dp import DPPlan, clipped_gradient_sum
 from .models import ModelFactory, design_matrix, flat_weights, set_flat_weights, train_epochs
 
 __all__ = ["Hospital", "derived_seed"]
@@ -49,6 +50,9 @@ class Hospital:
     state_file: where the hospital keeps its own state (its update variances, which never leave
         it), rewritten after every round; None keeps it in memory only.
     resume: continue from ``state_file`` (a killed run resumed); otherwise a stale file is removed.
+    dp: differentially private training (:mod:`.dp`): each round one clipped full-batch gradient
+        sum plus this hospital's share of the noise, sent as ``-eta H (G_i + z_i) / N`` with weight
+        1 and no loss; ``total_rows`` is N, the training rows of all hospitals (public).
     """
 
     def __init__(
@@ -65,8 +69,13 @@ class Hospital:
         encryption_seed: Optional[int] = None,
         state_file: Optional[Path] = None,
         resume: bool = False,
+        dp: Optional[DPPlan] = None,
+        total_rows: Optional[int] = None,
     ) -> None:
         train = data.subset(data.weight > 0)
+        if dp is not None and not total_rows:
+            raise ParameterError("differentially private training needs the total number of training rows")
+        self.dp, self.total_rows = dp, total_rows
         if len(train) == 0:
             raise ParameterError(f"{name} has no training rows with a known outcome")
         self.name, self.data, self.keys = name, data, keys
@@ -99,27 +108,43 @@ class Hospital:
         """Train from the plan's weights at this hospital's own rate; return n * [u, 1, loss],
         encrypted (or in plaintext for the FedAvg comparison)."""
         t0 = time.perf_counter()
-        lr = self.rate.rate(plan.eta0, plan.alpha, plan.round)
         set_flat_weights(self.model, plan.weights)
-        loss = train_epochs(
-            self.model, self.x, self.y, lr=lr, epochs=plan.local_epochs, batch_size=plan.batch_size,
-            seed=plan.seed, weight=self.w,
-        )
-        local = flat_weights(self.model)
-        self.last_local_weights = local
-        update = local - plan.weights
-        self.rate.observe(plan.round, lr, update_variance(update))
-        self._save_state()
-        vector = contribution(update, loss)
+        if self.dp is not None:
+            vector, weight = self._private_step(plan), 1.0
+        else:
+            lr = self.rate.rate(plan.eta0, plan.alpha, plan.round)
+            loss = train_epochs(
+                self.model, self.x, self.y, lr=lr, epochs=plan.local_epochs, batch_size=plan.batch_size,
+                seed=plan.seed, weight=self.w,
+            )
+            local = flat_weights(self.model)
+            self.last_local_weights = local
+            update = local - plan.weights
+            self.rate.observe(plan.round, lr, update_variance(update))
+            self._save_state()
+            vector, weight = contribution(update, loss), float(self.n)
         t1 = time.perf_counter()
         seconds = {"train": t1 - t0}
         if self.keys is None:
-            return HospitalUpdate(self.name, plan.round, plain=self.n * vector, seconds=seconds)
+            return HospitalUpdate(self.name, plan.round, plain=weight * vector, seconds=seconds)
         seed = None if self.encryption_seed is None else derived_seed("update", self.encryption_seed, self.name, plan.seed)
-        payload = self.keys.encrypt(vector, weight=self.n / self.weight_unit, parties=plan.parties, threads=1, seed=seed).to_bytes()
+        payload = self.keys.encrypt(vector, weight=weight / self.weight_unit, parties=plan.parties, threads=1, seed=seed).to_bytes()
         seconds["encrypt"] = time.perf_counter() - t1
         tag = None if self.tagger is None else self.tagger(payload, plan.round)
         return HospitalUpdate(self.name, plan.round, payload=payload, seconds=seconds, tag=tag)
+
+    def _private_step(self, plan: RoundPlan) -> np.ndarray:
+        """``[-eta H (G_i + z_i) / N, 1, 0]``: the clipped gradient sum of every training row plus
+        this hospital's noise share (seeded by the round's seed and this hospital's name, so a
+        study reproduces; the training loss is not released)."""
+        dp = self.dp
+        g = clipped_gradient_sum(self.model, self.x, self.y, self.w, dp.clip)
+        if dp.hospital_noise_std > 0:
+            rng = np.random.default_rng(derived_seed("dp-noise", plan.seed, self.name))
+            g = g + rng.normal(0.0, dp.hospital_noise_std, g.shape)
+        update = -dp.lr * dp.hospitals * g / float(self.total_rows)
+        self.last_local_weights = plan.weights + update
+        return contribution(update, 0.0)
 
     def _save_state(self) -> None:
         if self.state_file is not None:

@@ -95,6 +95,8 @@ class AttackResult:
         and non-members resampled separately. The advantage is a maximum over thresholds, so
         its resamples sit above the true value when nothing leaks and its interval excludes 0
         even then: judge leakage by ``p_advantage`` and ``null_advantage_95``, not by it.
+    tpr_at_1pct_fpr_ci : tuple of float
+        The same interval of ``tpr_at_1pct_fpr``.
     null_auc_95, null_advantage_95, null_tpr_at_1pct_fpr_95, null_tpr_at_10pct_fpr_95 : float
         95th percentile (linear interpolation) of each statistic over ``n_perm`` shuffles of
         the member/non-member labels over the same scores: the value chance alone exceeds one
@@ -128,6 +130,7 @@ class AttackResult:
     false_positives_at_1pct: int
     n_perm: int
     n_boot: int
+    tpr_at_1pct_fpr_ci: Tuple[float, float] = (math.nan, math.nan)
 
     @property
     def distinguishable(self) -> bool:
@@ -365,6 +368,7 @@ def _evaluate(
         nonmembers=int(nonmember_scores.size),
         auc_ci=interval("auc"),
         advantage_ci=interval("advantage"),
+        tpr_at_1pct_fpr_ci=interval("tpr1"),
         null_auc_95=float(np.percentile(null["auc"], 95)),
         null_advantage_95=float(np.percentile(null["advantage"], 95)),
         null_tpr_at_1pct_fpr_95=float(np.percentile(null["tpr1"], 95)),

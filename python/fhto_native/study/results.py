@@ -279,6 +279,58 @@ IN_PROCESS = ("in process (hospitals, server and key holder in one Python proces
               "study's held-out validation rows score every round")
 
 
+@dataclass(frozen=True)
+class FrontierPoint:
+    """One differentially private training run of the privacy-utility frontier."""
+
+    epsilon: float  #: the target (inf: clipping only, no noise)
+    seed: int
+    epsilon_spent: float
+    noise_multiplier: float
+    test_auc: float
+    policy_value: float  #: value of the model's treatment policy on the test set
+    policy_low: float
+    policy_high: float
+    mia_auc: float  #: the reference-model membership attack on the global model
+    mia_auc_low: float
+    mia_auc_high: float
+    mia_chance_auc_95: float
+    mia_tpr_at_1pct_fpr: float
+    mia_tpr_low: float
+    mia_tpr_high: float
+    mia_chance_tpr_95: float
+
+
+@dataclass(frozen=True)
+class FrontierSummary:
+    """The frontier at one epsilon, over its seeds: means and the seeds' range."""
+
+    epsilon: float
+    seeds: int
+    epsilon_spent: float
+    test_auc: float
+    test_auc_min: float
+    test_auc_max: float
+    policy_value: float
+    policy_value_min: float
+    policy_value_max: float
+    mia_auc: float
+    mia_auc_min: float
+    mia_auc_max: float
+    mia_tpr_at_1pct_fpr: float
+    mia_chance_auc_95: float
+    mia_chance_tpr_95: float
+
+
+@dataclass(frozen=True)
+class PrivacyFrontier:
+    """Test AUC, policy value and membership inference against epsilon (DP-FedSGD, several seeds)."""
+
+    points: List[FrontierPoint]
+    summary: List[FrontierSummary]
+    design: str
+
+
 @dataclass
 class StudyResults:
     """Everything one ``fhto run`` measured."""
@@ -299,6 +351,10 @@ class StudyResults:
     deployment: str = IN_PROCESS
     #: who holds the keys: one shared key set, or multiparty threshold keys (and their settings)
     key_model: Dict[str, Any] = field(default_factory=lambda: {"kind": "shared"})
+    #: the differential-privacy mechanism of the federated methods and the epsilon it spent (None: off)
+    differential_privacy: Optional[Dict[str, Any]] = None
+    #: the privacy-utility frontier (None when it did not run)
+    privacy_frontier: Optional["PrivacyFrontier"] = None
 
     def method(self, kind: MethodKind) -> Optional[MethodResult]:
         """The (first) method of a kind, or None."""

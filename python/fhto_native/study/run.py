@@ -25,10 +25,13 @@ from .audit import run_audit
 from .baselines import centralized, hospitals_alone
 from .cohort import Cohort, prepare
 from .config import RunConfig, StudyConfig, guard_resume
+from ..errors import ParameterError
 from .data import km_survival
+from .dp import DPPlan
 from .models import predict_risk
 from .policy import OBSERVED, policy_value_table
 from .results import IN_PROCESS, KaplanMeierCheck, MethodKind, StudyResults
+from .frontier import run_privacy_frontier
 from .scheduler_experiment import run_scheduler_experiment
 from .training import Trained, train_method
 
@@ -53,14 +56,29 @@ def _progress(label: str, rounds: int, say: Printer) -> Callable[[dict], None]:
     return show
 
 
-def _federated(cohort: Cohort, out: Path, *, encrypted: bool, say: Printer) -> Trained:
+def dp_plan(cohort: Cohort) -> Optional[DPPlan]:
+    """The study's differential-privacy mechanism calibrated to its options, or None when off.
+    Every round needs all hospitals unless --min-hospitals says fewer."""
+    settings = cohort.config.dp_settings()
+    if not settings:
+        return None
+    hospitals = len(cohort.hospitals)
+    return DPPlan.calibrate(
+        epsilon=settings["epsilon"], delta=settings["delta"], clip=settings["clip"], rounds=cohort.config.rounds,
+        hospitals=hospitals, min_contributors=min(cohort.config.min_hospitals or hospitals, hospitals),
+        colluders=settings["colluders"], lr=settings["lr"],
+    )
+
+
+def _federated(cohort: Cohort, out: Path, *, encrypted: bool, say: Printer, dp: Optional[DPPlan] = None) -> Trained:
     config = cohort.config
     key = "encrypted" if encrypted else "plaintext"
+    private = "" if dp is None else f", epsilon={dp.epsilon:g} DP"
     trained = train_method(
         cohort,
         key=key,
         kind=MethodKind.ENCRYPTED if encrypted else MethodKind.PLAINTEXT,
-        label="encrypted FL (FHTO)" if encrypted else "plaintext FedAvg",
+        label=("encrypted FL (FHTO)" if encrypted else "plaintext FedAvg") + private,
         description=(
             "federated; each hospital's update encrypted (CKKS), the server only sums ciphertexts"
             if encrypted else "federated; the server sees every hospital's update in the clear"
@@ -72,6 +90,7 @@ def _federated(cohort: Cohort, out: Path, *, encrypted: bool, say: Printer) -> T
         checkpoint=out / "checkpoints" / key,
         resume=config.resume,
         progress=_progress("HE" if encrypted else "plain", config.rounds, say),
+        dp=dp,
     )
     r = trained.result
     stop = f"stopped early at round {r.rounds_run}" if r.stopped_early else f"ran {r.rounds_run} rounds"
@@ -105,7 +124,7 @@ EncryptedTrainer = Callable[[Cohort, Path, Printer], Trained]
 
 
 def _in_process(cohort: Cohort, out: Path, say: Printer) -> Trained:
-    return _federated(cohort, out, encrypted=True, say=say)
+    return _federated(cohort, out, encrypted=True, say=say, dp=dp_plan(cohort))
 
 
 def run(config: StudyConfig, say: Printer = print, *, encrypted_trainer: Optional[EncryptedTrainer] = None,
@@ -127,14 +146,23 @@ def run(config: StudyConfig, say: Printer = print, *, encrypted_trainer: Optiona
     for warning in summary.warnings:
         say(f"warning: {warning}")
 
-    say(f"encrypted federated learning ({config.preset} CKKS preset, adaptive learning rate):")
+    dp = dp_plan(cohort)
+    if dp is not None:
+        if encrypted_trainer is not None:
+            raise ParameterError("differential privacy (--dp-epsilon) runs in process only (fhto run), not over Flower yet")
+        say(f"differential privacy: epsilon {dp.epsilon:g}, delta {dp.delta:g} over {dp.rounds} rounds; clip {dp.clip:g}, "
+            f"noise multiplier {dp.sigma:.3f} (each hospital's share {dp.hospital_noise_std:.3f}, tolerating "
+            f"{dp.colluders} colluding hospital(s) of at least {dp.min_contributors} per round); step {dp.lr:g}")
+        say(f"encrypted federated learning ({config.preset} CKKS preset, differentially private full-batch steps):")
+    else:
+        say(f"encrypted federated learning ({config.preset} CKKS preset, adaptive learning rate):")
     enc = (encrypted_trainer or _in_process)(cohort, out, say)
     trained = [enc]
     plain: Optional[Trained] = None
     difference = None
     if config.compare or config.audit:
         say("plaintext FedAvg (same code path and seeds, encryption off):")
-        plain = _federated(cohort, out, encrypted=False, say=say)
+        plain = _federated(cohort, out, encrypted=False, say=say, dp=dp)
         trained.append(plain)
         difference = float(np.max(np.abs(enc.weights - plain.weights)))
         say(f"max |w_encrypted - w_plaintext| of the selected models: {difference:.3e}")
@@ -181,6 +209,8 @@ def run(config: StudyConfig, say: Printer = print, *, encrypted_trainer: Optiona
     if config.scheduler_experiment:
         scheduler = run_scheduler_experiment(cohort, say)
 
+    frontier = run_privacy_frontier(cohort, say) if config.privacy_frontier else None
+
     results = StudyResults(
         config=config.to_dict(),
         data=summary,
@@ -196,7 +226,13 @@ def run(config: StudyConfig, say: Printer = print, *, encrypted_trainer: Optiona
         seconds=time.perf_counter() - started,
         warnings=[],
         deployment=deployment,
+        differential_privacy=None if dp is None else dp.describe(enc.result.rounds_run),
+        privacy_frontier=frontier,
     )
+    if dp is not None:
+        spent = results.differential_privacy["epsilon_spent"]
+        say(f"differential privacy: epsilon spent {spent:.4f} (target {dp.epsilon:g}) at delta {dp.delta:g}, "
+            f"{enc.result.rounds_run} rounds, {results.differential_privacy['accountant']}")
     _print_comparison(results, say, format_table)
     written = write_report(results, out)
     say(f"report written to {out} ({len(written)} files); summary: {out / 'summary.md'}")

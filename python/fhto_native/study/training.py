@@ -25,6 +25,7 @@ from ..fl.scheduler import AdaptiveLR
 from ..fl.transport import InProcess
 from .cohort import Cohort
 from .data import TreatmentData
+from .dp import DPPlan
 from .hospital import Hospital, derived_seed
 from .metrics import choose_threshold
 from .models import flat_weights
@@ -64,23 +65,34 @@ def train_method(
     resume: bool = False,
     progress: Optional[Callable[[dict], None]] = None,
     hospital: Optional[str] = None,
+    dp: Optional[DPPlan] = None,
 ) -> Trained:
-    """Train one method with the study's protocol and score its selected model."""
+    """Train one method with the study's protocol and score its selected model.
+
+    With ``dp`` the federated method trains with differential privacy (:mod:`.dp`): one clipped,
+    noised gradient step per round at the plan's rate, every round needing the plan's minimum of
+    contributors, the last round's model selected, no early stopping and no validation-driven rate.
+    """
     config = cohort.config
     factory = cohort.factory(model_seed(seed))
     keys = cohort.keys.encryptor if encrypted else None
     unit = cohort.keys.weight_unit(sum(len(d) for d in cohort.hospitals))
     states = None if checkpoint is None else make_folder(Path(checkpoint) / "hospitals")
+    training_rows = int(sum(int((d.weight > 0).sum()) for d in parties.values()))
     hospitals = {
         name: Hospital(name, d, factory, cohort.mean, cohort.std, keys, weight_unit=unit,
                        tagger=cohort.keys.tagger(name) if encrypted else None,
                        encryption_seed=derived_seed("encryption", seed, key) if encrypted else None,
-                       state_file=None if states is None else states / f"{i}.json", resume=resume)
+                       state_file=None if states is None else states / f"{i}.json", resume=resume,
+                       dp=dp, total_rows=training_rows if dp is not None else None)
         for i, (name, d) in enumerate(parties.items())
     }
     federated = len(hospitals) > 1
     min_hospitals = (config.min_hospitals or max(1, math.ceil(len(hospitals) / 2))) if federated else 1
     min_hospitals = min(min_hospitals, len(hospitals))
+    if dp is not None:
+        min_hospitals = dp.min_contributors
+        scheduler = AdaptiveLR.fixed(dp.lr)
     server = Server(
         flat_weights(factory()),
         InProcess({name: h.fit for name, h in hospitals.items()}),
@@ -94,7 +106,8 @@ def train_method(
         min_hospitals=min_hospitals,
         timeout=config.timeout if federated else None,
         checkpoint=checkpoint,
-        early_stopping=config.early_stopping,
+        early_stopping=None if dp is not None else config.early_stopping,
+        select_last=dp is not None,
     )
     if checkpoint is not None and resume:
         server.load_checkpoint()

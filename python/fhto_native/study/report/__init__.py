@@ -41,6 +41,8 @@ _CSV: Tuple[Tuple[str, Callable[[StudyResults], Optional[pd.DataFrame]]], ...] =
     ("scheduler_runs.csv", _tables.scheduler_runs_table),
     ("scheduler_summary.csv", _tables.scheduler_summary_table),
     ("scheduler_effects.csv", _tables.scheduler_effects_table),
+    ("privacy_frontier.csv", _tables.frontier_table),
+    ("privacy_frontier_summary.csv", _tables.frontier_summary_table),
 )
 
 #: Every file :func:`write_report` may write. Files of these names that a study does not produce

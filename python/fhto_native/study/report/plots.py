@@ -30,6 +30,7 @@ PLOT_FILES: Dict[str, str] = {
     "cost_per_round.png": "Seconds per round by phase, and bytes per round",
     "scheduler.png": "Scheduler experiment: test AUC and loss per arm and label-noise level",
     "policy_value.png": "Estimated value of each treatment policy, with Kaplan-Meier checks",
+    "privacy_frontier.png": "Privacy-utility frontier: test AUC, policy value and membership inference against epsilon",
 }
 
 #: Line style per kind of method: colour, line style, width, marker.
@@ -313,6 +314,49 @@ def plot_policy(results: StudyResults, model_policy: Optional[str]) -> Optional[
     return _png(fig)
 
 
+def plot_frontier(results: StudyResults) -> Optional[bytes]:
+    """Test AUC, policy value and membership-inference AUC and TPR at 1% FPR against epsilon:
+    each seed's point, the mean line, and the chance references of the attack."""
+    frontier = results.privacy_frontier
+    if frontier is None or not frontier.summary:
+        return None
+    epsilons = [s.epsilon for s in frontier.summary]
+    finite = [e for e in epsilons if np.isfinite(e)]
+    top = 2 * max(finite) if finite else 1.0  # where inf (no noise) is drawn
+    pos = lambda e: top if not np.isfinite(e) else e  # noqa: E731
+    fig, axes = _figure(16, 4.4, ncols=3)
+    panels = (
+        ("test_auc", None, "test AUC"),
+        ("policy_value", ("policy_low", "policy_high"), "policy value (model's recommendations)"),
+        ("mia_auc", ("mia_auc_low", "mia_auc_high"), "membership-inference AUC (global model)"),
+    )
+    for ax, (name, interval, label) in zip(axes, panels):
+        for p in frontier.points:
+            y = getattr(p, name)
+            if interval is not None:
+                lo, hi = getattr(p, interval[0]), getattr(p, interval[1])
+                ax.errorbar([pos(p.epsilon)], [y], yerr=[[y - lo], [hi - y]], fmt="o", color="tab:blue", alpha=0.35,
+                            capsize=3, markersize=4)
+            else:
+                ax.plot([pos(p.epsilon)], [y], "o", color="tab:blue", alpha=0.5, markersize=5)
+        xs = [pos(s.epsilon) for s in frontier.summary]
+        ax.plot(xs, [getattr(s, name) for s in frontier.summary], "-", color="tab:red", linewidth=1.5,
+                label=f"mean of {frontier.summary[0].seeds} seeds")
+        if name == "mia_auc":
+            ax.plot(xs, [s.mia_chance_auc_95 for s in frontier.summary], "--", color="gray",
+                    label="chance, 95th percentile")
+            ax.axhline(0.5, color="gray", linewidth=0.8, linestyle=":")
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(xs)
+        ax.set_xticklabels(["∞" if not np.isfinite(e) else format_number(e) for e in epsilons])
+        ax.set_xlabel("epsilon (∞: clipping, no noise)")
+        ax.set_ylabel(label)
+        ax.grid(True, alpha=0.3)
+        _legend(ax)
+    fig.suptitle("Privacy-utility frontier (differentially private federated training)", fontsize=12)
+    return _png(fig)
+
+
 def render_plots(results: StudyResults, model_policy: Optional[str] = None) -> Dict[str, Optional[bytes]]:
     """PNG bytes of every plot of :data:`PLOT_FILES`, ``None`` where the study has no data for it.
 
@@ -325,5 +369,6 @@ def render_plots(results: StudyResults, model_policy: Optional[str] = None) -> D
         "cost_per_round.png": lambda: plot_cost(results),
         "scheduler.png": lambda: plot_scheduler(results),
         "policy_value.png": lambda: plot_policy(results, model_policy),
+        "privacy_frontier.png": lambda: plot_frontier(results),
     }
     return {name: make() for name, make in makers.items()}

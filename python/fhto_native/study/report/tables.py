@@ -18,6 +18,8 @@ import pandas as pd
 from ...errors import InputTypeError
 from ..results import (
     METRIC_NAMES,
+    FrontierPoint,
+    FrontierSummary,
     MethodKind,
     MethodResult,
     SchedulerEffect,
@@ -47,6 +49,8 @@ __all__ = [
     "scheduler_runs_table",
     "scheduler_summary_table",
     "scheduler_effects_table",
+    "frontier_table",
+    "frontier_summary_table",
 ]
 
 #: How floats are written: 12 significant digits, so equal numbers give equal bytes.
@@ -58,11 +62,11 @@ BYTE_KINDS = ("upload", "sum")
 #: The fields of an attack result (``fhto_native.study.privacy.AttackResult``) in table order.
 ATTACK_FIELDS = (
     "attack", "auc", "auc_ci", "null_auc_95", "p_auc", "advantage", "advantage_ci", "null_advantage_95",
-    "p_advantage", "tpr_at_1pct_fpr", "null_tpr_at_1pct_fpr_95", "false_positives_at_1pct", "tpr_at_10pct_fpr",
+    "p_advantage", "tpr_at_1pct_fpr", "tpr_at_1pct_fpr_ci", "null_tpr_at_1pct_fpr_95", "false_positives_at_1pct", "tpr_at_10pct_fpr",
     "null_tpr_at_10pct_fpr_95", "members", "nonmembers", "distinguishable",
 )
 #: Fields of an attack result that are (low, high) intervals, written as two columns.
-_INTERVALS = ("auc_ci", "advantage_ci")
+_INTERVALS = ("auc_ci", "advantage_ci", "tpr_at_1pct_fpr_ci")
 #: The key and label of final.csv's row averaging the hospitals that trained alone.
 ALONE_MEAN_KEY = "alone (mean)"
 ALONE_MEAN_LABEL = "hospitals alone (mean)"
@@ -305,6 +309,21 @@ def privacy_table(results: StudyResults) -> Optional[pd.DataFrame]:
     if "distinguishable" in table and table["distinguishable"].notna().all():
         table["distinguishable"] = table["distinguishable"].astype(bool)
     return table
+
+
+def frontier_table(results: StudyResults) -> Optional[pd.DataFrame]:
+    """Every run of the privacy-utility frontier (epsilon, seed, test AUC, policy value and its
+    interval, membership inference with intervals and chance). None when it did not run."""
+    if results.privacy_frontier is None:
+        return None
+    return _dataclass_table(results.privacy_frontier.points, FrontierPoint)
+
+
+def frontier_summary_table(results: StudyResults) -> Optional[pd.DataFrame]:
+    """The frontier per epsilon: means over the seeds and their range. None when it did not run."""
+    if results.privacy_frontier is None:
+        return None
+    return _dataclass_table(results.privacy_frontier.summary, FrontierSummary)
 
 
 def _dataclass_table(items: Sequence[Any], cls: type, extra: Sequence[str] = ()) -> pd.DataFrame:
