@@ -242,6 +242,43 @@ def run_study(args: argparse.Namespace) -> int:
     return 0
 
 
+def recommend_patients(args: argparse.Namespace) -> int:
+    """For each patient of a file (the trial's own columns, raw values): the predicted probability of
+    the bad outcome under every arm with a 95% interval, the arm with the lowest predicted risk, its
+    absolute risk difference against a reference arm, and a flag where the patient lies outside the
+    training data's range. Decision support for a clinician and a patient, not a prescription."""
+    from .study.recommend import DISCLAIMER, SavedModel, plot_recommendations, recommend
+
+    folder = Path(args.run_dir)
+    path = folder / "model.json" if folder.is_dir() else folder
+    if not path.exists():
+        raise ParameterError(f"{args.run_dir} has no model.json: give the report folder of an fhto run")
+    model = SavedModel.load(path)
+    table = recommend(model, args.patients, reference_arm=args.reference_arm)
+    say = _printer(args)
+    say(DISCLAIMER)
+    say(f"Risk of {model.outcome}; 95% interval: {model.interval['description']}.")
+    arms = list(model.arms)
+    rows = []
+    for r in table.to_dict("records"):
+        cells = [str(r["patient"])]
+        cells += [f"{r[f'p_{a}']:.3f} [{r[f'p_{a}_low']:.3f}, {r[f'p_{a}_high']:.3f}]" for a in arms]
+        cells += [r["recommended"], f"{r['risk_difference']:+.3f}", r["out_of_range_columns"] or ""]
+        rows.append(cells)
+    from .study.report import format_table
+
+    for line in format_table(["patient", *arms, "lowest risk", f"vs {table['reference'].iloc[0]}", "outside training range"],
+                             rows):
+        say(line)
+    if args.out:
+        write_atomic(Path(args.out), table.to_csv(index=False, float_format="%.6g").encode("utf-8"))
+        say(f"written to {args.out}")
+    if args.plot:
+        plot_recommendations(model, table, args.plot)
+        say(f"plot written to {args.plot}")
+    return 0
+
+
 def _printer(args: argparse.Namespace):
     return (lambda *a, **k: None) if args.quiet else (lambda line: print(line, flush=True))
 
@@ -333,6 +370,17 @@ def build_parser() -> argparse.ArgumentParser:
                         "each hospital scores its own share and only the encrypted sum of their statistics is decrypted")
     _study_options(p, StudyConfig())
     p.set_defaults(func=flower)
+
+    p = sub.add_parser("recommend", help="decision support for new patients from a run's saved model",
+                       description=recommend_patients.__doc__)
+    p.add_argument("run_dir", metavar="RUN_DIR", help="a report folder of fhto run (it holds model.json)")
+    p.add_argument("--patients", required=True, metavar="FILE",
+                   help="CSV or Parquet file: one row per patient, with the trial's own columns (raw values)")
+    p.add_argument("--out", metavar="FILE", help="write the table as CSV here")
+    p.add_argument("--reference-arm", metavar="ARM", help="the arm risk differences are against (default: the control arm)")
+    p.add_argument("--plot", metavar="FILE", help="write a PNG of every patient's risk under each arm, with intervals")
+    p.add_argument("--quiet", action="store_true", help="print nothing but errors")
+    p.set_defaults(func=recommend_patients)
 
     p = sub.add_parser("demo", help="end-to-end demo of encrypted aggregation", description=demo.__doc__)
     p.add_argument("--hospitals", type=_positive, default=10, help="simulated hospitals (default 10)")

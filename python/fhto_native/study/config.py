@@ -108,6 +108,7 @@ class StudyConfig:
     privacy_frontier: bool = _free(True)
     frontier_epsilons: Tuple[float, ...] = _free(default_factory=lambda: (math.inf, 8.0, 4.0, 2.0, 1.0))
     frontier_seeds: int = _free(3)
+    model_replicates: int = _free(20)
     label_noise: Tuple[float, ...] = _free(default_factory=lambda: (0.0, 0.2, 0.4))
     n_boot: int = _free(1000)
     reference_models: int = _free(8)
@@ -184,6 +185,8 @@ class StudyConfig:
         if not self.frontier_epsilons or not all(number(e) and e > 0 for e in self.frontier_epsilons):
             raise ParameterError(f"frontier_epsilons must list positive numbers (inf allowed); got {list(self.frontier_epsilons)}")
         object.__setattr__(self, "frontier_epsilons", tuple(float(e) for e in self.frontier_epsilons))
+        if isinstance(self.model_replicates, bool) or not isinstance(self.model_replicates, int) or self.model_replicates < 0:
+            raise ParameterError(f"model_replicates must be a non-negative integer; got {self.model_replicates!r}")
 
     #: Defaults of the differential-privacy options (used when --dp-epsilon is given).
     DP_DELTA = 1e-5

@@ -33,6 +33,7 @@ reproduce; a deployment draws it from the operating system's randomness.
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 from typing import Any, Dict, Optional
 
@@ -63,10 +64,13 @@ def noise_multiplier(epsilon: float, delta: float, steps: int, sample_rate: floa
     if math.isinf(epsilon):
         return 0.0
     _, get_noise_multiplier = _opacus()
-    return float(get_noise_multiplier(
-        target_epsilon=float(epsilon), target_delta=float(delta), sample_rate=float(sample_rate), steps=int(steps),
-        accountant=ACCOUNTANT,
-    ))
+    with warnings.catch_warnings():
+        # "Optimal order is the largest alpha": the bound is still valid, only not the tightest.
+        warnings.simplefilter("ignore", UserWarning)
+        return float(get_noise_multiplier(
+            target_epsilon=float(epsilon), target_delta=float(delta), sample_rate=float(sample_rate), steps=int(steps),
+            accountant=ACCOUNTANT,
+        ))
 
 
 def spent_epsilon(sigma: float, delta: float, steps: int, sample_rate: float = 1.0) -> float:
@@ -79,7 +83,9 @@ def spent_epsilon(sigma: float, delta: float, steps: int, sample_rate: float = 1
     RDPAccountant, _ = _opacus()
     accountant = RDPAccountant()
     accountant.history = [(float(sigma), float(sample_rate), int(steps))]
-    return float(accountant.get_epsilon(delta=float(delta)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        return float(accountant.get_epsilon(delta=float(delta)))
 
 
 @dataclass(frozen=True)
@@ -121,6 +127,13 @@ class DPPlan:
     def hospital_noise_std(self) -> float:
         """Standard deviation of each hospital's noise share, per coordinate of G_i."""
         return self.sigma * self.clip / math.sqrt(self.min_contributors - self.colluders)
+
+    def weight_noise_std(self, total_rows: int, rounds_run: int) -> float:
+        """Standard deviation the noise adds to every weight over ``rounds_run`` rounds with all
+        hospitals contributing: each round moves the weights by ``-eta/N`` times the sum of the
+        hospitals' noise shares (a random walk, contraction by the loss ignored: an upper bound
+        for a convex loss). Public parameters only."""
+        return self.lr * math.sqrt(rounds_run * self.hospitals) * self.hospital_noise_std / float(total_rows)
 
     def spent(self, rounds_run: int) -> float:
         """The epsilon spent after ``rounds_run`` rounds (the accountant's)."""

@@ -32,6 +32,8 @@ from .models import predict_risk
 from .policy import OBSERVED, policy_value_table
 from .results import IN_PROCESS, KaplanMeierCheck, MethodKind, StudyResults
 from .frontier import run_privacy_frontier
+from .hospital import derived_seed
+from .recommend import build_saved_model
 from .scheduler_experiment import run_scheduler_experiment
 from .training import Trained, train_method
 
@@ -235,8 +237,38 @@ def run(config: StudyConfig, say: Printer = print, *, encrypted_trainer: Optiona
             f"{enc.result.rounds_run} rounds, {results.differential_privacy['accountant']}")
     _print_comparison(results, say, format_table)
     written = write_report(results, out)
+    _save_model(cohort, enc, dp, out, say)
     say(f"report written to {out} ({len(written)} files); summary: {out / 'summary.md'}")
     return results
+
+
+def _bootstrap_replicates(cohort: Cohort, say: Printer) -> np.ndarray:
+    """The federation retrained ``model_replicates`` times, each hospital resampling its own training
+    patients with replacement (plaintext aggregation: the encrypted sum gives the same weights to
+    within the CKKS error), each with its own initialization: the saved model's intervals."""
+    config = cohort.config
+    weights = []
+    for r in range(config.model_replicates):
+        rng = np.random.default_rng(derived_seed("replicate", config.seed, r))
+        parties = {name: d.subset(rng.integers(0, len(d), len(d))) for name, d in zip(cohort.names, cohort.hospitals)}
+        trained = train_method(
+            cohort, key=f"replicate_{r}", kind=MethodKind.PLAINTEXT, label=f"bootstrap replicate {r + 1}",
+            description="the federation retrained on each hospital's bootstrap resample", parties=parties,
+            scheduler=config.scheduler(), seed=derived_seed("replicate-model", config.seed, r) % 2**31,
+        )
+        weights.append(trained.weights)
+    return np.array(weights)
+
+
+def _save_model(cohort: Cohort, enc: Trained, dp: Optional[DPPlan], out: Path, say: Printer) -> None:
+    replicates = None
+    if dp is None and cohort.config.model_replicates:
+        say(f"saved model: training {cohort.config.model_replicates} bootstrap replicates for its intervals")
+        replicates = _bootstrap_replicates(cohort, say)
+    model = build_saved_model(cohort, enc.weights, method=enc.result.label, test_auc=enc.result.test.auc, dp=dp,
+                              rounds_run=enc.result.rounds_run, replicates=replicates)
+    path = model.save(out / "model.json")
+    say(f"model saved to {path} (fhto recommend {out} --patients FILE)")
 
 
 def _print_comparison(results: StudyResults, say: Printer, format_table) -> None:

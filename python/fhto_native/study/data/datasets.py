@@ -15,6 +15,7 @@ __all__ = [
     "GBSG2_RANDOMIZED",
     "OUTCOME_LABEL",
     "GOOD_OUTCOME_LABEL",
+    "FEATURE_LABELS",
     "load_colon",
     "load_gbsg2",
 ]
@@ -29,6 +30,12 @@ COLON_RANDOMIZED = True
 #: In GBSG2 hormonal therapy was not randomized for every patient, so whether a patient got it
 #: may depend on the patient: propensities must be estimated from the features.
 GBSG2_RANDOMIZED = False
+
+#: Text labels of coded features, per bundled trial: what a patients file may give instead of a code.
+FEATURE_LABELS = {
+    "colon": {},
+    "gbsg2": {"menostat": {"Pre": 0.0, "Post": 1.0}, "tgrade": {"I": 1.0, "II": 2.0, "III": 3.0}},
+}
 
 #: Wording of the bad and the good outcome of both bundled trials, for reports.
 OUTCOME_LABEL = "recurrence within 5 years"
