@@ -228,6 +228,7 @@ def _study_config(args: argparse.Namespace, hospitals: Optional[int] = None):
         dp_lr=args.dp_lr,
         privacy_frontier=not args.no_privacy_frontier,
         frontier_seeds=args.frontier_seeds,
+        model_replicates=args.model_replicates,
     )
 
 
@@ -447,6 +448,17 @@ def _key_threshold(text: str) -> int:
     return value
 
 
+def _count(text: str) -> int:
+    """A non-negative integer."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer; got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer; got {text!r}")
+    return value
+
+
 def _epsilon(text: str) -> float:
     """A privacy budget: a positive number, or inf."""
     try:
@@ -517,7 +529,7 @@ def _study_options(p: argparse.ArgumentParser, d) -> None:
                    help=f"with --dp-epsilon: hospitals that may collude with the server and still leave the guarantee "
                         f"intact; each hospital adds more noise for it (default {d.DP_COLLUDERS})")
     g.add_argument("--dp-lr", type=float, metavar="ETA", help=f"with --dp-epsilon: the step size (default {d.DP_LR:g})")
-    g.add_argument("--frontier-seeds", type=_positive, default=d.frontier_seeds,
+    g.add_argument("--frontier-seeds", type=_positive, default=d.frontier_seeds, metavar="N",
                    help="seeds per epsilon of the privacy-utility frontier (default %(default)s)")
     g.add_argument("--no-privacy-frontier", action="store_true",
                    help="skip the privacy-utility frontier (epsilon in inf, 8, 4, 2, 1)")
@@ -534,6 +546,9 @@ def _study_options(p: argparse.ArgumentParser, d) -> None:
                         "for reproducibility, not for production keys")
     g.add_argument("--out", default=d.out, help="report folder (default ./%(default)s)")
     g.add_argument("--resume", action="store_true", help="continue from the last completed round in --out")
+    g.add_argument("--model-replicates", type=_count, default=d.model_replicates, metavar="R",
+                   help="federated bootstrap replicates behind the saved model's intervals, without DP (default "
+                        "%(default)s; 0: no intervals)")
     g.add_argument("--bootstrap", type=_positive, default=d.n_boot, help="bootstrap resamples for policy values "
                    "(default %(default)s)")
     g.add_argument("--scheduler-seeds", type=_positive, default=d.scheduler_seeds,

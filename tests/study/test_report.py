@@ -17,6 +17,9 @@ from fhto_native.study.policy import MODEL_POLICY, OBSERVED, PolicyTable, Policy
 from fhto_native.study.privacy import AttackResult
 from fhto_native.study.report import REPORT_FILES, format_bytes, format_number, format_table, write_report
 from fhto_native.study.results import (
+    FrontierPoint,
+    FrontierSummary,
+    PrivacyFrontier,
     AuditResult,
     AuditRow,
     DataSummary,
@@ -111,7 +114,8 @@ def make_results(*, enc_auc: float = 0.6812, plain_auc: float = 0.6812, central_
                  plain_shift: float = 0.0, unconverged: Sequence[str] = (), n_hospitals: int = 3,
                  split: str = "one file per hospital", good: str = GOOD, scheduler: bool = True,
                  audit: bool = True, weights_difference: Optional[float] = 2.1e-9,
-                 alone_aucs: Sequence[float] = (0.58, 0.61, 0.64)) -> StudyResults:
+                 alone_aucs: Sequence[float] = (0.58, 0.61, 0.64), frontier: bool = True,
+                 mia_leak: bool = False) -> StudyResults:
     names = [f"hospital {i + 1}" for i in range(n_hospitals)]
     data = DataSummary(
         dataset="3 hospital file(s)",
@@ -173,6 +177,27 @@ def make_results(*, enc_auc: float = 0.6812, plain_auc: float = 0.6812, central_
                    for f, s in (("adaptive", "decay only"), ("decay only", "fixed"), ("adaptive", "fixed"))]
         sched = SchedulerExperiment(noisy_hospital="hospital 2", arms=arms, noise_levels=levels, seeds=seeds, runs=runs,
                                     summary=summary, effects=effects, conclusion=CONCLUSION)
+    front = None
+    if frontier:
+        epsilons = [float("inf"), 4.0, 1.0]
+        points = [FrontierPoint(epsilon=e, seed=s, epsilon_spent=e * 0.99, noise_multiplier=0.0 if e == float("inf") else 10 / e,
+                                test_auc=0.68 - 0.01 * i - 0.002 * s, policy_value=0.62 - 0.01 * i, policy_low=0.55,
+                                policy_high=0.69, mia_auc=(0.58 if mia_leak and i == 0 else 0.49) + 0.001 * s,
+                                mia_auc_low=0.44, mia_auc_high=0.62, mia_chance_auc_95=0.54, mia_tpr_at_1pct_fpr=0.0,
+                                mia_tpr_low=0.0, mia_tpr_high=0.03, mia_chance_tpr_95=0.03)
+                  for i, e in enumerate(epsilons) for s in (0, 1)]
+        summary = []
+        for e in epsilons:
+            mine = [p for p in points if p.epsilon == e]
+            mean = lambda name: float(np.mean([getattr(p, name) for p in mine]))  # noqa: E731
+            low = lambda name: float(min(getattr(p, name) for p in mine))  # noqa: E731
+            high = lambda name: float(max(getattr(p, name) for p in mine))  # noqa: E731
+            summary.append(FrontierSummary(
+                epsilon=e, seeds=2, epsilon_spent=e * 0.99, test_auc=mean("test_auc"), test_auc_min=low("test_auc"),
+                test_auc_max=high("test_auc"), policy_value=mean("policy_value"), policy_value_min=low("policy_value"),
+                policy_value_max=high("policy_value"), mia_auc=mean("mia_auc"), mia_auc_min=low("mia_auc"),
+                mia_auc_max=high("mia_auc"), mia_tpr_at_1pct_fpr=0.0, mia_chance_auc_95=0.54, mia_chance_tpr_95=0.03))
+        front = PrivacyFrontier(points=points, summary=summary, design="DP-FedSGD, 2 seeds per epsilon")
     return StudyResults(
         config={"dataset": "csv", "hospitals": 5, "split": "dirichlet", "rounds": ROUNDS, "local_epochs": 2,
                 "eta0": 0.05, "alpha": 2000.0, "patience": 4, "decay": 0.5, "min_delta": 1e-4, "early_stopping": 10, "threshold": "youden",
@@ -191,6 +216,7 @@ def make_results(*, enc_auc: float = 0.6812, plain_auc: float = 0.6812, central_
         scheduler=sched,
         seconds=95.2,
         warnings=["the plaintext run lost hospital 3 in round 4"],
+        privacy_frontier=front,
     )
 
 
@@ -492,7 +518,7 @@ def test_stale_files_removed_when_a_section_is_missing(tmp_path: Path) -> None:
 
 
 def test_minimal_results(tmp_path: Path) -> None:
-    results = make_results(scheduler=False, audit=False, weights_difference=None)
+    results = make_results(scheduler=False, audit=False, weights_difference=None, frontier=False)
     results.methods = [m for m in results.methods if m.kind is MethodKind.ENCRYPTED]
     results.policy = None
     results.kaplan_meier = []
@@ -599,3 +625,26 @@ def test_format_table_bad_input() -> None:
     with pytest.raises(ParameterError, match="max_width must be a positive integer; got 0"):
         format_table(["a"], [["x"]], max_width=0)
     assert issubclass(ShapeError, FhtoError) and issubclass(ShapeError, ValueError)
+
+
+def test_the_frontier_section_matches_its_numbers(tmp_path: Path) -> None:
+    text = _summary(make_results(), tmp_path / "quiet")
+    section = text.split("## Privacy-utility frontier")[1].split("\n## ")[0]
+    assert "| ∞ | ∞ | 2 | 0.679 [0.678, 0.68]" in section
+    assert "From ε = ∞ to ε = 1 the mean test AUC goes from 0.679 to 0.659" in section
+    assert "stays at or below its chance reference" in section
+    leaky = _summary(make_results(mia_leak=True), tmp_path / "leaky")
+    assert "exceeds its chance reference at ε = ∞" in leaky and "stays at or below" not in leaky
+    assert "## Privacy-utility frontier" not in _summary(make_results(frontier=False), tmp_path / "none")
+
+
+def test_the_dp_section_states_the_guarantee_and_the_trust_assumption(tmp_path: Path) -> None:
+    results = make_results()
+    results.differential_privacy = {
+        "epsilon_spent": 1.9915, "epsilon_target": 2.0, "delta": 1e-5, "rounds": 20, "accountant": "Opacus RDP accountant",
+        "noise_multiplier": 9.65, "sample_rate": 1.0, "clip": 1.0, "hospital_noise_std": 4.82, "colluders_tolerated": 1,
+        "min_contributors": 5, "lr": 1.0,
+    }
+    text = _summary(results, tmp_path / "dp")
+    assert "(ε, δ) = (1.99, 1e-05)-differential privacy" in text and "up to 1 hospital(s) may collude" in text
+    assert "Except under differential privacy" in text and "Not covered" in text

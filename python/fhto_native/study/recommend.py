@@ -406,7 +406,9 @@ def build_saved_model(cohort: Any, weights: np.ndarray, *, method: str, test_auc
                           good_outcome=cohort.summary.good_outcome_label, training=training, interval=interval,
                           weight_noise_std=noise)
     count = 0 if replicates is None else len(replicates)
-    interval = {"method": "federated bootstrap", "short": f"{count} bootstrap replicates",
+    interval = {"method": "none", "short": "none", "replicates": 0,
+                "description": "none: the run trained no bootstrap replicates (--model-replicates 0), so the interval "
+                               "is the point estimate"} if count == 0 else {"method": "federated bootstrap", "short": f"{count} bootstrap replicates",
                 "description": f"2.5th to 97.5th percentile of {count} replicates' predictions, the federation retrained "
                                "with each hospital resampling its own training patients with replacement; covers sampling "
                                "variability and training randomness, not model misspecification",
