@@ -104,10 +104,11 @@ def test_colon_single_arm_policies_agree_with_kaplan_meier(colon_run):
 
 
 def test_same_seed_same_bytes_other_seed_other_numbers(tmp_path):
-    config = dict(rounds=5, audit=False, scheduler_experiment=False, n_boot=100)
+    config = dict(rounds=5, audit=False, scheduler_experiment=False, n_boot=100, frontier_epsilons=(2.0,),
+                  frontier_seeds=1, reference_models=2, audit_permutations=30, model_replicates=2)
     for name, seed in (("a", 3), ("b", 3), ("c", 4)):
         run(StudyConfig(seed=seed, out=str(tmp_path / name), **config), **QUIET)
-    for table in ("final.csv", "policy.csv", "metrics.csv"):
+    for table in ("final.csv", "policy.csv", "metrics.csv", "privacy_frontier.csv", "model.json"):
         assert (tmp_path / "a" / table).read_bytes() == (tmp_path / "b" / table).read_bytes(), table
     assert (tmp_path / "a" / "final.csv").read_bytes() != (tmp_path / "c" / "final.csv").read_bytes()
 
