@@ -41,6 +41,9 @@ def test_every_method_shares_the_protocol(colon_run):
         assert m.validation.loss == pytest.approx(min(losses), rel=1e-9), m.label
         assert 0.0 < m.test.threshold < 1.0
     assert any(line.startswith("  HE round   1/8") for line in lines)
+    # With differential privacy off nothing of it runs: validation-based selection, no DP record.
+    assert results.differential_privacy is None and not any("differential privacy" in line for line in lines)
+    assert json.loads((out / "results.json").read_text())["differential_privacy"] is None
 
 
 def test_encryption_changes_the_weights_only_by_noise_and_the_metrics_not_at_all(colon_run):
