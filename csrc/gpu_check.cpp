@@ -12,6 +12,7 @@
 #include "pack.h"
 #include "seal/util/rlwe.h"
 #include "errors.h"
+#include "ntt.h"
 #include "prng.h"
 #include "symmetric.h"
 #include "seal/util/ntt.h"
@@ -69,6 +70,32 @@ namespace fhto
             return p;
         }
     } // namespace
+
+    std::size_t check_engine_ntt(const Context &context, std::size_t trials)
+    {
+        Blake2xbStream stream(random_seed());
+        std::size_t comparisons = 0;
+        for (const auto &t : tables_of(context))
+        {
+            const std::size_t n = std::size_t(1) << t.log_n;
+            for (std::size_t k = 0; k < trials; k++)
+            {
+                std::vector<std::uint64_t> p = random_poly(stream, n, t.q);
+                if (k == 0)
+                {
+                    std::fill(p.begin(), p.end(), t.q - 1); // the largest residues
+                }
+                std::vector<std::uint64_t> mine = p;
+                ntt_forward(mine.data(), *t.seal);
+                if (mine != seal_ntt(t, p))
+                {
+                    throw std::logic_error(std::string("the engine's NTT (") + ntt_backend() + ") differs from SEAL's");
+                }
+                comparisons++;
+            }
+        }
+        return comparisons;
+    }
 
     std::size_t check_cuda_ntt_host(const Context &context, std::size_t trials)
     {

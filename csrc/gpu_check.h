@@ -6,6 +6,13 @@
 namespace fhto
 {
     /**
+    Checks, on `trials` random polynomials per data prime of the context (the first all q - 1),
+    that the engine's NTT (ntt.h, the path chosen for this CPU) equals SEAL's bit for bit.
+    Returns the number of comparisons. @throws std::logic_error naming the path
+    */
+    std::size_t check_engine_ntt(const Context &context, std::size_t trials);
+
+    /**
     Checks, on `trials` random polynomials per data prime of the context, that the CUDA path's NTT
     (csrc/cuda/arith.cuh, run by its host driver) equals SEAL's ntt_negacyclic_harvey bit for bit.
     Runs without a GPU and in builds without CUDA (the arithmetic is plain C++ there). Returns the

@@ -11,6 +11,7 @@
 #include <vector>
 #include "bytes.h"
 #include "errors.h"
+#include "ntt.h"
 #include "seal/util/ntt.h"
 #include "seal/util/polyarithsmallmod.h"
 #include "seal/util/uintarithsmallmod.h"
@@ -147,7 +148,7 @@ namespace fhto
             std::uint64_t *c0j = c0 + j * n;
             std::uint64_t *ej = noise.data() + j * n;
             seal::util::dyadic_product_coeffmod(secret_key.data().data() + j * n, c1 + j * n, n, moduli[j], c0j);
-            seal::util::ntt_negacyclic_harvey(ej, ntt_tables[j]);
+            ntt_forward(ej, ntt_tables[j]);
             seal::util::add_poly_coeffmod(ej, c0j, n, moduli[j], c0j);
             seal::util::negate_poly_coeffmod(c0j, n, moduli[j], c0j);
             seal::util::add_poly_coeffmod(c0j, plain.data() + j * n, n, moduli[j], c0j);

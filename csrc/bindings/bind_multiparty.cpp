@@ -4,6 +4,7 @@
 #include <vector>
 #include "bindings/common.h"
 #include "cuda/api.h"
+#include "ntt.h"
 #include "errors.h"
 #include "gpu_check.h"
 #include "multiparty.h"
@@ -173,6 +174,15 @@ namespace fhto
                     return check_asymmetric_against_seal(c, trials);
                 },
                 py::arg("context"), py::arg("trials"));
+            m.def(
+                "ntt_check",
+                [](const Context &c, std::size_t trials) {
+                    py::gil_scoped_release release;
+                    return check_engine_ntt(c, trials);
+                },
+                py::arg("context"), py::arg("trials"),
+                "Bit-for-bit comparison of the engine's NTT with SEAL's on random polynomials.");
+            m.def("ntt_backend", &ntt_backend, "The engine's NTT path on this CPU: avx512 or scalar.");
             m.def("cuda_compiled", &cuda::compiled, "Whether this build has the CUDA path.");
             m.def("cuda_device_count", &cuda::device_count, "Usable CUDA devices now (0 without a GPU or driver).");
             m.def("cuda_device_name", &cuda::device_name);
