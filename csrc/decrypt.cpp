@@ -3,7 +3,13 @@
 #include <cmath>
 #include <complex>
 #include <vector>
+#include <cstdlib>
+#include <optional>
+#include <string>
+#include "cuda/decode.cuh"
 #include "errors.h"
+#include "gpu_decrypt.h"
+#include "ntt.h"
 #include "parallel.h"
 
 namespace fhto
@@ -27,6 +33,90 @@ namespace fhto
         return n;
     }
 
+    namespace
+    {
+        /**
+        The engine's own decryption and decoding of one loaded ciphertext (csrc/cuda/decode.cuh on
+        the CPU, with the engine's inverse NTT): m = c0 + c1 s, inverse NTT, CRT composition,
+        SEAL's doubles, SEAL's forward FFT, the slots. The same doubles as SEAL's Decryptor and
+        CKKSEncoder (the tests compare them).
+        */
+        struct EngineDecoder
+        {
+            cuda::DecryptPlan plan;
+            std::vector<std::uint64_t> primes;
+            cuda::DecodeTables tables;
+
+            explicit EngineDecoder(cuda::DecryptPlan p) : plan(std::move(p))
+            {
+                for (std::size_t l = 0; l < plan.limbs; l++)
+                {
+                    primes.push_back(plan.primes[3 * l]);
+                }
+                tables.log_n = plan.log_n;
+                tables.limbs = static_cast<int>(plan.limbs);
+                tables.primes = primes.data();
+                tables.q_hat = plan.q_hat.data();
+                tables.q_hat_inv = plan.q_hat_inv.data();
+                tables.q_hat_inv_quot = plan.q_hat_inv_quot.data();
+                tables.modulus = plan.modulus.data();
+                tables.half = plan.half.data();
+                tables.roots = reinterpret_cast<const cuda::Complex *>(plan.roots.data());
+                tables.index_map = plan.index_map.data();
+                tables.inv_scale = plan.inv_scale;
+            }
+
+            void decode(const Context &context, const seal::Ciphertext &ct, std::vector<std::complex<double>> &slots) const
+            {
+                const std::size_t n = plan.n(), limbs = plan.limbs;
+                thread_local std::vector<std::uint64_t> m;
+                thread_local std::vector<cuda::Complex> work;
+                m.resize(limbs * n);
+                work.resize(n);
+                const auto *ntt = context.seal_context().first_context_data()->small_ntt_tables();
+                const std::uint64_t *c0 = ct.data(0), *c1 = ct.data(1);
+                for (std::size_t l = 0; l < limbs; l++)
+                {
+                    const std::uint64_t q = primes[l];
+                    for (std::size_t i = l * n; i < (l + 1) * n; i++)
+                    {
+                        m[i] = cuda::decrypt_coefficient(c0[i], c1[i], plan.secret[i], plan.secret_quots[i], q);
+                    }
+                    ntt_inverse(m.data() + l * n, ntt[l]);
+                }
+                for (std::size_t i = 0; i < n; i++)
+                {
+                    work[i] = cuda::Complex{ cuda::decode_coefficient(m.data() + i, n, tables), 0.0 };
+                }
+                cuda::fft_forward_host(work.data(), plan.log_n, tables.roots);
+                slots.resize(n / 2);
+                for (std::size_t j = 0; j < n / 2; j++)
+                {
+                    const cuda::Complex v = work[plan.index_map[j]];
+                    slots[j] = { v.re, v.im };
+                }
+            }
+        };
+
+        /** The engine's decoder for a batch, or none (FHTO_DECRYPT=seal, or a layout it does not know). */
+        std::optional<EngineDecoder> engine_decoder(const Context &context, const BatchView &batch)
+        {
+            const char *forced = std::getenv("FHTO_DECRYPT");
+            if (forced && std::string(forced) == "seal")
+            {
+                return std::nullopt;
+            }
+            try
+            {
+                return EngineDecoder(make_decrypt_plan(context, batch.header.mode, batch.header.packing));
+            }
+            catch (const ParameterError &)
+            {
+                return std::nullopt;
+            }
+        }
+    } // namespace
+
     void decrypt_into(const Context &context, const BatchView &batch, double *out, std::size_t out_count, int threads)
     {
         auto &decryptor = context.decryptor();
@@ -42,6 +132,7 @@ namespace fhto
         }
         const std::size_t per_ct = context.values_per_ciphertext();
         const auto &encoder = context.encoder();
+        const std::optional<EngineDecoder> engine = engine_decoder(context, batch);
         // What a batch can hold: each of its P contributions was range-checked for its party
         // budget B, so no value of the sum exceeds P * max_abs_value(B) plus the error bound. A
         // value beyond that is not a sum of checked contributions (a ciphertext under a foreign
@@ -58,9 +149,16 @@ namespace fhto
                 check_ciphertext(batch, k);
                 seal::Ciphertext ct(pool);
                 load_ciphertext(context, batch, k, ct);
-                seal::Plaintext plain(pool);
-                decryptor.decrypt(ct, plain);
-                encoder.decode(plain, slot_values, pool);
+                if (engine)
+                {
+                    engine->decode(context, ct, slot_values);
+                }
+                else
+                {
+                    seal::Plaintext plain(pool);
+                    decryptor.decrypt(ct, plain);
+                    encoder.decode(plain, slot_values, pool);
+                }
                 const std::size_t begin = k * per_ct;
                 const std::size_t n = write_slot_values(slot_values, k, per_ct, out, out_count);
                 const double *dst = out + begin;

@@ -91,6 +91,14 @@ namespace fhto
                 {
                     throw std::logic_error(std::string("the engine's NTT (") + ntt_backend() + ") differs from SEAL's");
                 }
+                std::vector<std::uint64_t> theirs = p;
+                mine = p;
+                seal::util::inverse_ntt_negacyclic_harvey(theirs.data(), *t.seal);
+                ntt_inverse(mine.data(), *t.seal);
+                if (mine != theirs)
+                {
+                    throw std::logic_error(std::string("the engine's inverse NTT (") + ntt_backend() + ") differs from SEAL's");
+                }
                 comparisons++;
             }
         }

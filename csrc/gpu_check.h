@@ -7,7 +7,8 @@ namespace fhto
 {
     /**
     Checks, on `trials` random polynomials per data prime of the context (the first all q - 1),
-    that the engine's NTT (ntt.h, the path chosen for this CPU) equals SEAL's bit for bit.
+    that the engine's NTT and inverse NTT (ntt.h, the path chosen for this CPU) equal SEAL's bit
+    for bit.
     Returns the number of comparisons. @throws std::logic_error naming the path
     */
     std::size_t check_engine_ntt(const Context &context, std::size_t trials);

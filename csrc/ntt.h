@@ -18,6 +18,13 @@ namespace fhto
     */
     void ntt_forward(std::uint64_t *values, const seal::util::NTTTables &tables) noexcept;
 
+    /**
+    SEAL's inverse negacyclic NTT (``seal::util::inverse_ntt_negacyclic_harvey``: bit-reversed
+    input, output fully reduced), by the same paths (the first two stages and machines without
+    AVX-512VL/DQ one butterfly at a time). Never throws.
+    */
+    void ntt_inverse(std::uint64_t *values, const seal::util::NTTTables &tables) noexcept;
+
     /** Name of the path ntt_forward uses: "avx512vl", "avx512" or "scalar". */
     const char *ntt_backend() noexcept;
 } // namespace fhto

@@ -117,6 +117,17 @@ namespace fhto
         FHTO_HD double decode_coefficient(const std::uint64_t *residues, std::uint64_t stride, const DecodeTables &t)
         {
             const int L = t.limbs;
+            if (L == 1)
+            {
+                // One prime: the residue is the integer (Q / q = 1, its inverse 1); SEAL's double of it.
+                const std::uint64_t x = residues[0];
+                if (x >= t.half[0])
+                {
+                    const std::uint64_t diff = t.modulus[0] - x;
+                    return dsub(0.0, diff ? dmul(static_cast<double>(diff), t.inv_scale) : 0.0);
+                }
+                return dadd(0.0, x ? dmul(static_cast<double>(x), t.inv_scale) : 0.0);
+            }
             std::uint64_t x[kMaxWords + 1] = {};
             for (int j = 0; j < L; j++)
             {
