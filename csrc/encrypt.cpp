@@ -3,11 +3,13 @@
 
 #include <cmath>
 #include <complex>
+#include <optional>
 #include <sstream>
 #include <stdexcept>
 #include <vector>
 #include "bytes.h"
 #include "checksum.h"
+#include "encoder.h"
 #include "errors.h"
 #include "parallel.h"
 #include "prng.h"
@@ -184,33 +186,56 @@ namespace fhto
         const auto &encryptor = context.encryptor();
         const bool symmetric = options.mode == Mode::symmetric;
 
+        // The engine's encoder (csrc/encoder.h: SEAL's algorithm and doubles, the engine's NTT), or
+        // SEAL's own with FHTO_ENCODE=seal; the tests compare the two byte for byte.
+        std::optional<EncoderTables> tables;
+        if (engine_encoder_enabled())
+        {
+            tables = encoder_tables(context);
+        }
+        const auto &seal_context = context.seal_context();
+        const std::size_t limbs = seal_context.first_context_data()->parms().coeff_modulus().size();
+
         detail::parallel_for(static_cast<std::size_t>(h.ciphertext_count), threads, [&](std::size_t k) {
-            thread_local std::vector<std::complex<double>> slot_values;
             auto pool = seal::MemoryManager::GetPool(seal::mm_prof_opt::mm_force_thread_local);
-            slot_values.assign(slots, std::complex<double>(0.0, 0.0));
-            const std::size_t begin = k * per_ct;
-            const std::size_t end = std::min(count, begin + per_ct);
-            const T *src = values + begin;
-            const std::size_t n = end - begin;
-            for (std::size_t j = 0; 2 * j + 1 < n; j++)
-            {
-                slot_values[j] = { weight * static_cast<double>(src[2 * j]), weight * static_cast<double>(src[2 * j + 1]) };
-            }
-            if (n % 2)
-            {
-                slot_values[n / 2] = { weight * static_cast<double>(src[n - 1]), 0.0 };
-            }
             seal::Plaintext plain(pool);
-            try
+            if (tables)
             {
-                encoder.encode(slot_values, scale, plain, pool);
+                thread_local std::vector<cuda::Complex> work;
+                work.resize(per_ct);
+                plain.parms_id() = seal::parms_id_zero;
+                plain.resize(per_ct * limbs);
+                encode_ciphertext(context, *tables, values, count, k, weight, plain.data(), work.data());
+                plain.parms_id() = seal_context.first_parms_id();
+                plain.scale() = scale;
             }
-            catch (const std::invalid_argument &e)
+            else
             {
-                // Unreachable after check_values (max_abs_value keeps every encoding inside
-                // SEAL's limit); kept so that no SEAL refusal ever escapes untyped.
-                throw ValueRangeError(
-                    "ciphertext " + std::to_string(k) + ": SEAL's encoder refused the values (" + e.what() + ")");
+                thread_local std::vector<std::complex<double>> slot_values;
+                slot_values.assign(slots, std::complex<double>(0.0, 0.0));
+                const std::size_t begin = k * per_ct;
+                const std::size_t end = std::min(count, begin + per_ct);
+                const T *src = values + begin;
+                const std::size_t n = end - begin;
+                for (std::size_t j = 0; 2 * j + 1 < n; j++)
+                {
+                    slot_values[j] = { weight * static_cast<double>(src[2 * j]), weight * static_cast<double>(src[2 * j + 1]) };
+                }
+                if (n % 2)
+                {
+                    slot_values[n / 2] = { weight * static_cast<double>(src[n - 1]), 0.0 };
+                }
+                try
+                {
+                    encoder.encode(slot_values, scale, plain, pool);
+                }
+                catch (const std::invalid_argument &e)
+                {
+                    // Unreachable after check_values (max_abs_value keeps every encoding inside
+                    // SEAL's limit); kept so that no SEAL refusal ever escapes untyped.
+                    throw ValueRangeError(
+                        "ciphertext " + std::to_string(k) + ": SEAL's encoder refused the values (" + e.what() + ")");
+                }
             }
             if (symmetric)
             {

@@ -10,6 +10,7 @@
 #include "cuda/blake2.cuh"
 #include "cuda/decode.cuh"
 #include "cuda/encrypt.cuh"
+#include "encoder.h"
 #include "errors.h"
 #include "parallel.h"
 #include "seal/util/croots.h"
@@ -70,23 +71,9 @@ namespace fhto
         plan.inv_scale = 1.0 / context.scale();
 
         // SEAL's decoder tables (CKKSEncoder's constructor).
-        const int logn = plan.log_n;
-        const std::uint64_t m = static_cast<std::uint64_t>(n) << 1;
-        plan.index_map.assign(n, 0);
-        for (std::uint64_t i = 0, pos = 1; i < n / 2; i++)
-        {
-            plan.index_map[i] = seal::util::reverse_bits((pos - 1) >> 1, logn);
-            plan.index_map[n / 2 + i] = seal::util::reverse_bits((m - pos - 1) >> 1, logn);
-            pos = (pos * 3) & (m - 1);
-        }
-        const seal::util::ComplexRoots roots(static_cast<std::size_t>(m), seal::MemoryManager::GetPool());
-        plan.roots.assign(2 * n, 0.0);
-        for (std::size_t i = 1; i < n; i++)
-        {
-            const std::complex<double> r = roots.get_root(seal::util::reverse_bits(i, logn));
-            plan.roots[2 * i] = r.real();
-            plan.roots[2 * i + 1] = r.imag();
-        }
+        const EncoderTables encoder = encoder_tables(context);
+        plan.index_map = encoder.index_map;
+        plan.roots = encoder.roots;
 
         // The records: seeded (c0, then SEAL's seed record) or full (c0 and c1).
         plan.seeded = mode == Mode::symmetric;

@@ -8,6 +8,7 @@
 #include "cuda/api.h"
 #include "cuda/blake2.cuh"
 #include "cuda/encrypt.cuh"
+#include "encoder.h"
 #include "errors.h"
 #include "parallel.h"
 #include "prng.h"
@@ -58,24 +59,10 @@ namespace fhto
         }
 
         // SEAL's encoder tables (CKKSEncoder's constructor), computed the same way.
-        const int logn = plan.log_n;
-        const std::uint64_t m = static_cast<std::uint64_t>(n) << 1;
-        plan.index_map.assign(n, 0);
-        for (std::uint64_t i = 0, pos = 1; i < n / 2; i++)
-        {
-            plan.index_map[i] = seal::util::reverse_bits((pos - 1) >> 1, logn);
-            plan.index_map[n / 2 + i] = seal::util::reverse_bits((m - pos - 1) >> 1, logn);
-            pos = (pos * 3) & (m - 1);
-        }
-        const seal::util::ComplexRoots roots(static_cast<std::size_t>(m), seal::MemoryManager::GetPool());
-        plan.inv_roots.assign(2 * n, 0.0);
-        for (std::size_t i = 1; i < n; i++)
-        {
-            const std::complex<double> r = std::conj(roots.get_root(seal::util::reverse_bits(i - 1, logn) + 1));
-            plan.inv_roots[2 * i] = r.real();
-            plan.inv_roots[2 * i + 1] = r.imag();
-        }
-        plan.fix = context.scale() / static_cast<double>(n);
+        const EncoderTables encoder = encoder_tables(context);
+        plan.index_map = encoder.index_map;
+        plan.inv_roots = encoder.inv_roots;
+        plan.fix = encoder.fix;
 
         // The record template: one real ciphertext of this context, as the engine writes it.
         const SeededTemplate *t = context.seeded_template();
