@@ -8,6 +8,7 @@
 #include <string>
 #include "cuda/decode.cuh"
 #include "errors.h"
+#include "fft.h"
 #include "gpu_decrypt.h"
 #include "ntt.h"
 #include "parallel.h"
@@ -88,7 +89,7 @@ namespace fhto
                 {
                     work[i] = cuda::Complex{ cuda::decode_coefficient(m.data() + i, n, tables), 0.0 };
                 }
-                cuda::fft_forward_host(work.data(), plan.log_n, tables.roots);
+                fft_forward(work.data(), plan.log_n, tables.roots);
                 slots.resize(n / 2);
                 for (std::size_t j = 0; j < n / 2; j++)
                 {

@@ -3,6 +3,7 @@
 #include <complex>
 #include <cstdlib>
 #include <string>
+#include "fft.h"
 #include "ntt.h"
 #include "seal/util/croots.h"
 #include "seal/util/uintarith.h"
@@ -68,7 +69,7 @@ namespace fhto
         {
             cuda::scatter_slot(values, count, k, i, weight, t, work);
         }
-        cuda::fft_inverse_host(work, t);
+        fft_inverse(work, t);
         const std::size_t limbs = tables.primes.size();
         for (std::size_t i = 0; i < n; i++)
         {

@@ -27,12 +27,12 @@ np.save(sys.argv[1], np.concatenate(out))
 """
 
 
-@pytest.mark.parametrize("ntt", ["", "scalar"])
-def test_the_engines_decoder_gives_seals_doubles(tmp_path, ntt):
+@pytest.mark.parametrize("path", ["", "scalar"])
+def test_the_engines_decoder_gives_seals_doubles(tmp_path, path):
     files = {}
     for name, decrypt in (("engine", ""), ("seal", "seal")):
         files[name] = tmp_path / f"{name}.npy"
-        env = dict(os.environ, FHTO_DECRYPT=decrypt, FHTO_NTT=ntt)
+        env = dict(os.environ, FHTO_DECRYPT=decrypt, FHTO_NTT=path, FHTO_FFT=path)
         subprocess.run([sys.executable, "-c", CODE, str(files[name])], env=env, check=True)
     engine, seal = np.load(files["engine"]), np.load(files["seal"])
     assert engine.shape == seal.shape and engine.size > 100_000
