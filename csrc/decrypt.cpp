@@ -9,6 +9,7 @@
 #include "cuda/decode.cuh"
 #include "errors.h"
 #include "fft.h"
+#include "encoder.h"
 #include "gpu_decrypt.h"
 #include "ntt.h"
 #include "parallel.h"
@@ -103,7 +104,7 @@ namespace fhto
         std::optional<EngineDecoder> engine_decoder(const Context &context, const BatchView &batch)
         {
             const char *forced = std::getenv("FHTO_DECRYPT");
-            if (forced && std::string(forced) == "seal")
+            if ((forced && std::string(forced) == "seal") || batch.header.ciphertext_count < kEngineMinCiphertexts)
             {
                 return std::nullopt;
             }

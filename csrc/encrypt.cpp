@@ -189,7 +189,7 @@ namespace fhto
         // The engine's encoder (csrc/encoder.h: SEAL's algorithm and doubles, the engine's NTT), or
         // SEAL's own with FHTO_ENCODE=seal; the tests compare the two byte for byte.
         std::optional<EncoderTables> tables;
-        if (engine_encoder_enabled())
+        if (engine_encoder_enabled() && h.ciphertext_count >= kEngineMinCiphertexts)
         {
             tables = encoder_tables(context);
         }

@@ -19,9 +19,9 @@ for preset in ("aggregation", "compact", "conservative", "threshold"):
     big = 0.9 * keys.max_abs_value(1)
     for mode in ("symmetric", "public_key"):
         for packed in (False, True):
-            x = rng.uniform(-1, 1, 2 * n + 3) * (big if preset == "conservative" else 1.0)
+            x = rng.uniform(-1, 1, 4 * n + 3) * (big if preset == "conservative" else 1.0)  # 5 ciphertexts
             out.append(keys.decrypt(keys.encrypt(x, mode=mode, packed=packed, seed=9)))
-    total = keys.sum([keys.encrypt(rng.uniform(-1, 1, n), parties=3, seed=s) for s in range(3)])
+    total = keys.sum([keys.encrypt(rng.uniform(-1, 1, 4 * n), parties=3, seed=s) for s in range(3)])
     out.append(keys.decrypt(total))
 np.save(sys.argv[1], np.concatenate(out))
 """
