@@ -10,6 +10,36 @@
 
 namespace fhto
 {
+    std::size_t sum_batch_bytes(const Context &context, std::size_t ciphertexts, Packing packing)
+    {
+        const std::size_t ct_bytes = context.ciphertext_bytes(Mode::sum, packing);
+        if (ct_bytes == 0)
+        {
+            throw ParameterError("this SEAL build's ciphertext layout cannot be bit-packed; use packing 'none'");
+        }
+        return batch_bytes(ciphertexts, ct_bytes);
+    }
+
+    void write_sum_batch(
+        const Context &context, const std::vector<seal::Ciphertext> &sum, std::uint64_t value_count,
+        std::uint32_t contributions, std::uint32_t party_budget, Packing packing, int threads, std::uint8_t *out)
+    {
+        BatchHeader h;
+        h.mode = Mode::sum;
+        h.packing = packing;
+        h.fingerprint = context.fingerprint();
+        h.value_count = value_count;
+        h.ciphertext_count = sum.size();
+        h.ciphertext_bytes = context.ciphertext_bytes(Mode::sum, packing);
+        h.contributions = contributions;
+        h.party_budget = party_budget;
+        h.batch_id = random_batch_id();
+        const BatchWriter writer(context, out, h);
+        detail::parallel_for(sum.size(), threads == 0 ? detail::default_threads() : threads,
+                             [&](std::size_t k) { writer.store(k, sum[k]); });
+        writer.finish();
+    }
+
     Accumulator::Accumulator(Context context, int threads) : context_(std::move(context)), threads_(threads)
     {
         if (threads < 0)
@@ -122,12 +152,7 @@ namespace fhto
         {
             throw ParameterError("the accumulator is empty: add at least one batch first");
         }
-        const std::size_t ct_bytes = context_.ciphertext_bytes(Mode::sum, packing);
-        if (ct_bytes == 0)
-        {
-            throw ParameterError("this SEAL build's ciphertext layout cannot be bit-packed; use packing 'none'");
-        }
-        return batch_bytes(sum_.size(), ct_bytes);
+        return sum_batch_bytes(context_, sum_.size(), packing);
     }
 
     void Accumulator::serialize_into(std::uint8_t *out, std::size_t out_size, Packing packing) const
@@ -139,19 +164,7 @@ namespace fhto
             throw ParameterError(
                 "output buffer is " + std::to_string(out_size) + " bytes; the sum needs " + std::to_string(expected));
         }
-        BatchHeader h;
-        h.mode = Mode::sum;
-        h.packing = packing;
-        h.fingerprint = context_.fingerprint();
-        h.value_count = value_count_;
-        h.ciphertext_count = sum_.size();
-        h.ciphertext_bytes = context_.ciphertext_bytes(Mode::sum, packing);
-        h.contributions = contributions_;
-        h.party_budget = party_budget_;
-        h.batch_id = random_batch_id();
-        const BatchWriter writer(context_, out, h);
-        detail::parallel_for(sum_.size(), threads_, [&](std::size_t k) { writer.store(k, sum_[k]); });
-        writer.finish();
+        write_sum_batch(context_, sum_, value_count_, contributions_, party_budget_, packing, threads_, out);
     }
 
     void Accumulator::reset()

@@ -10,6 +10,17 @@
 
 namespace fhto
 {
+    /** Size of a sum batch of `ciphertexts` full ciphertexts. @throws ParameterError for an unsupported packing */
+    std::size_t sum_batch_bytes(const Context &context, std::size_t ciphertexts, Packing packing);
+
+    /**
+    Writes `sum` as a batch in `sum` mode (a fresh random batch identifier) into out, which holds
+    exactly sum_batch_bytes(context, sum.size(), packing) bytes, on `threads` workers (0: all cores).
+    */
+    void write_sum_batch(
+        const Context &context, const std::vector<seal::Ciphertext> &sum, std::uint64_t value_count,
+        std::uint32_t contributions, std::uint32_t party_budget, Packing packing, int threads, std::uint8_t *out);
+
     /**
     The server's streaming homomorphic sum. Holds one running sum of ciphertexts and nothing
     else; needs no secret key. Each add() checks the batch (fingerprint, length, checksums,

@@ -46,27 +46,6 @@ namespace fhto
         struct EngineDecoder
         {
             cuda::DecryptPlan plan;
-            std::vector<std::uint64_t> primes;
-            cuda::DecodeTables tables;
-
-            explicit EngineDecoder(cuda::DecryptPlan p) : plan(std::move(p))
-            {
-                for (std::size_t l = 0; l < plan.limbs; l++)
-                {
-                    primes.push_back(plan.primes[3 * l]);
-                }
-                tables.log_n = plan.log_n;
-                tables.limbs = static_cast<int>(plan.limbs);
-                tables.primes = primes.data();
-                tables.q_hat = plan.q_hat.data();
-                tables.q_hat_inv = plan.q_hat_inv.data();
-                tables.q_hat_inv_quot = plan.q_hat_inv_quot.data();
-                tables.modulus = plan.modulus.data();
-                tables.half = plan.half.data();
-                tables.roots = reinterpret_cast<const cuda::Complex *>(plan.roots.data());
-                tables.index_map = plan.index_map.data();
-                tables.inv_scale = plan.inv_scale;
-            }
 
             void decode(const Context &context, const seal::Ciphertext &ct, std::vector<std::complex<double>> &slots) const
             {
@@ -75,11 +54,12 @@ namespace fhto
                 thread_local std::vector<cuda::Complex> work;
                 m.resize(limbs * n);
                 work.resize(n);
+                const cuda::DecodeTables tables = plan.host_tables();
                 const auto *ntt = context.seal_context().first_context_data()->small_ntt_tables();
                 const std::uint64_t *c0 = ct.data(0), *c1 = ct.data(1);
                 for (std::size_t l = 0; l < limbs; l++)
                 {
-                    const std::uint64_t q = primes[l];
+                    const std::uint64_t q = plan.moduli[l];
                     for (std::size_t i = l * n; i < (l + 1) * n; i++)
                     {
                         m[i] = cuda::decrypt_coefficient(c0[i], c1[i], plan.secret[i], plan.secret_quots[i], q);
@@ -110,7 +90,7 @@ namespace fhto
             }
             try
             {
-                return EngineDecoder(make_decrypt_plan(context, batch.header.mode, batch.header.packing));
+                return EngineDecoder{ make_decrypt_plan(context, batch.header.mode, batch.header.packing) };
             }
             catch (const ParameterError &)
             {

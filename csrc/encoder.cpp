@@ -49,13 +49,20 @@ namespace fhto
             t.roots[2 * i + 1] = r.imag();
         }
         t.fix = context.scale() / static_cast<double>(n);
-        for (const auto &q : data.parms().coeff_modulus())
+        t.primes = uniform_primes(context);
+        return t;
+    }
+
+    std::vector<cuda::UniformPrime> uniform_primes(const Context &context)
+    {
+        std::vector<cuda::UniformPrime> primes;
+        for (const auto &q : context.seal_context().first_context_data()->parms().coeff_modulus())
         {
             const std::uint64_t max_random = ~0ULL;
-            t.primes.push_back(cuda::UniformPrime{
+            primes.push_back(cuda::UniformPrime{
                 q.value(), q.const_ratio()[1], max_random - seal::util::barrett_reduce_64(max_random, q) - 1 });
         }
-        return t;
+        return primes;
     }
 
     template <typename T>

@@ -30,6 +30,9 @@ namespace fhto
 
     EncoderTables encoder_tables(const Context &context);
 
+    /** The context's data primes as SEAL's uniform sampler reduces with them (q, Barrett ratio, rejection bound). */
+    std::vector<cuda::UniformPrime> uniform_primes(const Context &context);
+
     /**
     Encodes ciphertext k's share of a flat update (two values per slot, times `weight`) into
     `plain` (limbs * n words, NTT form), exactly as SEAL's CKKSEncoder::encode does with the

@@ -18,6 +18,21 @@
 
 namespace fhto
 {
+    BatchHeader encryption_header(const Context &context, std::size_t count, const EncryptOptions &options)
+    {
+        BatchHeader h;
+        h.mode = options.mode;
+        h.packing = options.packing;
+        h.fingerprint = context.fingerprint();
+        h.value_count = count;
+        h.ciphertext_count = ciphertexts_for(context, count);
+        h.ciphertext_bytes = context.ciphertext_bytes(options.mode, options.packing);
+        h.contributions = 1;
+        h.party_budget = options.parties;
+        h.batch_id = options.seed ? seeded_batch_id(*options.seed) : random_batch_id();
+        return h;
+    }
+
     std::size_t encrypted_size(const Context &context, std::size_t value_count, Mode mode, Packing packing)
     {
         const std::size_t ct_bytes = context.ciphertext_bytes(mode, packing);
@@ -166,16 +181,7 @@ namespace fhto
         const int threads = resolve_threads(options.threads);
         check_values(context, values, count, options);
 
-        BatchHeader h;
-        h.mode = options.mode;
-        h.packing = options.packing;
-        h.fingerprint = context.fingerprint();
-        h.value_count = count;
-        h.ciphertext_count = ciphertexts_for(context, count);
-        h.ciphertext_bytes = context.ciphertext_bytes(options.mode, options.packing);
-        h.contributions = 1;
-        h.party_budget = options.parties;
-        h.batch_id = options.seed ? seeded_batch_id(*options.seed) : random_batch_id();
+        const BatchHeader h = encryption_header(context, count, options);
 
         const std::size_t per_ct = context.values_per_ciphertext();
         const std::size_t slots = per_ct / 2;

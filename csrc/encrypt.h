@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <optional>
 #include "context.h"
+#include "wire.h"
 
 namespace fhto
 {
@@ -26,6 +27,12 @@ namespace fhto
         */
         std::optional<std::uint64_t> seed;
     };
+
+    /**
+    The header of a fresh encryption of `count` values: one contribution, the options' party
+    budget, a batch identifier derived from the seed (random without one).
+    */
+    BatchHeader encryption_header(const Context &context, std::size_t count, const EncryptOptions &options);
 
     /** Size of the batch that encrypting value_count values in `mode` produces. */
     std::size_t encrypted_size(const Context &context, std::size_t value_count, Mode mode, Packing packing = Packing::none);

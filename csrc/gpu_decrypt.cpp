@@ -34,13 +34,11 @@ namespace fhto
         plan.log_n = ntt[0].coeff_count_power();
         plan.limbs = limbs;
         const std::uint64_t *s = context.secret_key().data().data(); // throws without the secret key
+        plan.primes = uniform_primes(context);
         for (std::size_t l = 0; l < limbs; l++)
         {
             const seal::Modulus &q = moduli[l];
-            const std::uint64_t max_random = ~0ULL;
-            plan.primes.insert(
-                plan.primes.end(),
-                { q.value(), q.const_ratio()[1], max_random - seal::util::barrett_reduce_64(max_random, q) - 1 });
+            plan.moduli.push_back(q.value());
             const auto *inv = ntt[l].get_from_inv_root_powers();
             for (std::size_t i = 0; i < n; i++)
             {
@@ -138,64 +136,21 @@ namespace fhto
 
     namespace
     {
-        cuda::RecordLayout layout_of(const cuda::DecryptPlan &plan)
-        {
-            cuda::RecordLayout r;
-            r.record_bytes = plan.record_bytes;
-            r.c0_offset = plan.c0_offset;
-            r.c0_bytes = plan.poly_bytes;
-            r.seed_offset = plan.seed_offset;
-            for (std::size_t l = 0; l < plan.limbs; l++)
-            {
-                r.bits[l] = plan.bits[l];
-            }
-            return r;
-        }
-
         /** The host driver: csrc/cuda/decode.cuh run on the CPU, ciphertext by ciphertext. */
         cuda::SumProblem decrypt_host(
             const cuda::DecryptPlan &plan, const cuda::SumInput &input, std::uint64_t ciphertexts, double *out,
             std::uint64_t value_count, int threads)
         {
             const std::size_t n = plan.n(), limbs = plan.limbs, words = cuda::uniform_stream_words(limbs, n);
-            const cuda::RecordLayout layout = layout_of(plan);
-            std::vector<cuda::UniformPrime> primes(limbs);
-            for (std::size_t l = 0; l < limbs; l++)
-            {
-                primes[l] = cuda::UniformPrime{ plan.primes[3 * l], plan.primes[3 * l + 1], plan.primes[3 * l + 2] };
-            }
-            std::vector<std::uint64_t> q(limbs);
-            for (std::size_t l = 0; l < limbs; l++)
-            {
-                q[l] = primes[l].q;
-            }
-            cuda::DecodeTables t;
-            t.log_n = plan.log_n;
-            t.limbs = static_cast<int>(limbs);
-            t.primes = q.data();
-            t.q_hat = plan.q_hat.data();
-            t.q_hat_inv = plan.q_hat_inv.data();
-            t.q_hat_inv_quot = plan.q_hat_inv_quot.data();
-            t.modulus = plan.modulus.data();
-            t.half = plan.half.data();
-            t.roots = reinterpret_cast<const cuda::Complex *>(plan.roots.data());
-            t.index_map = plan.index_map.data();
-            t.inv_scale = plan.inv_scale;
-            std::uint32_t table[256];
-            cuda::crc32c_table(table);
-            const std::size_t pieces = cuda::crc_pieces(plan.record_bytes);
-            const std::uint32_t x_piece = cuda::crc32c_shift_constant(table, cuda::kCrcPiece);
-            const std::uint32_t x_last = cuda::crc32c_shift_constant(table, plan.record_bytes - (pieces - 1) * cuda::kCrcPiece);
+            const cuda::RecordLayout layout = plan.layout();
+            const std::vector<cuda::UniformPrime> &primes = plan.primes;
+            const std::vector<std::uint64_t> &q = plan.moduli;
+            const cuda::DecodeTables t = plan.host_tables();
+            const cuda::RecordCrc crc = cuda::record_crc(plan.record_bytes);
             std::vector<int> problem(ciphertexts, cuda::SumProblem::none);
             detail::parallel_for(static_cast<std::size_t>(ciphertexts), threads, [&](std::size_t k) {
                 const std::uint8_t *record = input.records + k * plan.record_bytes;
-                std::vector<std::uint32_t> registers(pieces);
-                for (std::size_t p = 0; p < pieces; p++)
-                {
-                    const std::size_t at = p * cuda::kCrcPiece;
-                    registers[p] = cuda::crc32c_register(table, record + at, std::min<std::size_t>(cuda::kCrcPiece, plan.record_bytes - at));
-                }
-                if (cuda::crc32c_combine(cuda::position_start(table, input.header_checksum, k), registers.data(), pieces, x_piece, x_last) !=
+                if (cuda::record_check_host(crc, record, input.header_checksum, k) !=
                     detail::get_le<std::uint32_t>(input.checks + 4 * k))
                 {
                     problem[k] = cuda::SumProblem::checksum;

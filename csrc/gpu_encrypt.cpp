@@ -41,10 +41,6 @@ namespace fhto
         for (std::size_t l = 0; l < limbs; l++)
         {
             const seal::Modulus &q = moduli[l];
-            const std::uint64_t max_random = ~0ULL;
-            plan.primes.insert(
-                plan.primes.end(),
-                { q.value(), q.const_ratio()[1], max_random - seal::util::barrett_reduce_64(max_random, q) - 1 });
             const auto *powers = ntt[l].get_from_root_powers();
             for (std::size_t i = 0; i < n; i++)
             {
@@ -60,6 +56,7 @@ namespace fhto
 
         // SEAL's encoder tables (CKKSEncoder's constructor), computed the same way.
         const EncoderTables encoder = encoder_tables(context);
+        plan.primes = encoder.primes;
         plan.index_map = encoder.index_map;
         plan.inv_roots = encoder.inv_roots;
         plan.fix = encoder.fix;
@@ -112,20 +109,6 @@ namespace fhto
 
     namespace
     {
-        cuda::RecordLayout record_layout(const cuda::EncryptPlan &plan)
-        {
-            cuda::RecordLayout r;
-            r.record_bytes = plan.record_template.size();
-            r.c0_offset = plan.c0_offset;
-            r.c0_bytes = plan.c0_bytes;
-            r.seed_offset = plan.seed_offset;
-            for (std::size_t l = 0; l < plan.limbs; l++)
-            {
-                r.bits[l] = plan.bits[l];
-            }
-            return r;
-        }
-
         /**
         The host driver: csrc/cuda/encrypt.cuh run on the CPU, ciphertext by ciphertext, with the
         same functions the kernels call. Slow; it exists so that CI proves the GPU's arithmetic.
@@ -138,23 +121,15 @@ namespace fhto
         {
             const std::size_t n = plan.n(), limbs = plan.limbs, boot_words = plan.bootstrap_words();
             const std::size_t uniform_words = cuda::uniform_stream_words(limbs, n);
-            const cuda::RecordLayout layout = record_layout(plan);
+            const cuda::RecordLayout layout = plan.layout();
             cuda::EncodeTables tables;
             tables.log_n = plan.log_n;
             tables.index_map = plan.index_map.data();
             tables.inv_roots = reinterpret_cast<const cuda::Complex *>(plan.inv_roots.data());
             tables.fix = plan.fix;
-            std::vector<cuda::UniformPrime> primes(limbs);
-            for (std::size_t l = 0; l < limbs; l++)
-            {
-                primes[l] = cuda::UniformPrime{ plan.primes[3 * l], plan.primes[3 * l + 1], plan.primes[3 * l + 2] };
-            }
-            std::uint32_t crc_table[256];
-            cuda::crc32c_table(crc_table);
+            const std::vector<cuda::UniformPrime> &primes = plan.primes;
             const std::size_t record_bytes = layout.record_bytes;
-            const std::size_t pieces = cuda::crc_pieces(record_bytes);
-            const std::uint32_t x_piece = cuda::crc32c_shift_constant(crc_table, cuda::kCrcPiece);
-            const std::uint32_t x_last = cuda::crc32c_shift_constant(crc_table, record_bytes - (pieces - 1) * cuda::kCrcPiece);
+            const cuda::RecordCrc crc = cuda::record_crc(record_bytes);
 
             detail::parallel_for(static_cast<std::size_t>(ciphertexts), threads, [&](std::size_t k) {
                 std::vector<std::uint64_t> boot(boot_words), stream(uniform_words), a(limbs * n), m(limbs * n), e(limbs * n);
@@ -200,14 +175,7 @@ namespace fhto
                     }
                 }
                 cuda::write_seed(layout, public_seed, record);
-                std::vector<std::uint32_t> registers(pieces);
-                for (std::size_t p = 0; p < pieces; p++)
-                {
-                    const std::size_t at = p * cuda::kCrcPiece;
-                    registers[p] = cuda::crc32c_register(crc_table, record + at, std::min<std::size_t>(cuda::kCrcPiece, record_bytes - at));
-                }
-                checks[k] = cuda::crc32c_combine(
-                    cuda::position_start(crc_table, header_checksum, k), registers.data(), pieces, x_piece, x_last);
+                checks[k] = cuda::record_check_host(crc, record, header_checksum, k);
             });
         }
     } // namespace
@@ -245,16 +213,7 @@ namespace fhto
         }
         const cuda::EncryptPlan plan = make_encrypt_plan(context, options.packing);
 
-        BatchHeader h;
-        h.mode = options.mode;
-        h.packing = options.packing;
-        h.fingerprint = context.fingerprint();
-        h.value_count = count;
-        h.ciphertext_count = ciphertexts_for(context, count);
-        h.ciphertext_bytes = plan.record_template.size();
-        h.contributions = 1;
-        h.party_budget = options.parties;
-        h.batch_id = options.seed ? seeded_batch_id(*options.seed) : random_batch_id();
+        const BatchHeader h = encryption_header(context, count, options);
         std::uint8_t image[kBatchHeaderBytes];
         const std::uint32_t header_checksum = write_header(image, h);
 

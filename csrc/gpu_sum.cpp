@@ -2,10 +2,12 @@
 
 #include <algorithm>
 #include <cstring>
+#include "aggregate.h"
 #include "bytes.h"
 #include "cuda/api.h"
 #include "cuda/blake2.cuh"
 #include "cuda/encrypt.cuh"
+#include "encoder.h"
 #include "errors.h"
 #include "parallel.h"
 
@@ -24,13 +26,7 @@ namespace fhto
         cuda::SumPlan plan;
         plan.log_n = data.small_ntt_tables()[0].coeff_count_power();
         plan.limbs = limbs;
-        for (const auto &q : moduli)
-        {
-            const std::uint64_t max_random = ~0ULL;
-            plan.primes.insert(
-                plan.primes.end(),
-                { q.value(), q.const_ratio()[1], max_random - seal::util::barrett_reduce_64(max_random, q) - 1 });
-        }
+        plan.primes = uniform_primes(context);
         plan.prefix = t->prefix;
         plan.seed_header = t->seed_record_header;
         plan.c0_offset = t->prefix.size();
@@ -63,12 +59,7 @@ namespace fhto
 
     std::size_t SumResult::serialized_size(const Context &context, Packing packing) const
     {
-        const std::size_t ct_bytes = context.ciphertext_bytes(Mode::sum, packing);
-        if (ct_bytes == 0)
-        {
-            throw ParameterError("this SEAL build's ciphertext layout cannot be bit-packed; use packing 'none'");
-        }
-        return batch_bytes(sum.size(), ct_bytes);
+        return sum_batch_bytes(context, sum.size(), packing);
     }
 
     void SumResult::serialize_into(const Context &context, std::uint8_t *out, std::size_t out_size, Packing packing, int threads) const
@@ -77,69 +68,28 @@ namespace fhto
         {
             throw ParameterError("output buffer has the wrong size for the sum");
         }
-        BatchHeader h;
-        h.mode = Mode::sum;
-        h.packing = packing;
-        h.fingerprint = context.fingerprint();
-        h.value_count = value_count;
-        h.ciphertext_count = sum.size();
-        h.ciphertext_bytes = context.ciphertext_bytes(Mode::sum, packing);
-        h.contributions = contributions;
-        h.party_budget = party_budget;
-        h.batch_id = random_batch_id();
-        const BatchWriter writer(context, out, h);
-        detail::parallel_for(sum.size(), threads == 0 ? detail::default_threads() : threads, [&](std::size_t k) { writer.store(k, sum[k]); });
-        writer.finish();
+        write_sum_batch(context, sum, value_count, contributions, party_budget, packing, threads, out);
     }
 
     namespace
     {
-        cuda::RecordLayout layout_of(const cuda::SumPlan &plan)
-        {
-            cuda::RecordLayout r;
-            r.record_bytes = plan.record_bytes;
-            r.c0_offset = plan.c0_offset;
-            r.c0_bytes = plan.c0_bytes;
-            r.seed_offset = plan.seed_offset;
-            for (std::size_t l = 0; l < plan.limbs; l++)
-            {
-                r.bits[l] = plan.bits[l];
-            }
-            return r;
-        }
-
         /** The host driver of the sum: csrc/cuda/sum steps run on the CPU, batch after batch. */
         cuda::SumProblem sum_host(
             const cuda::SumPlan &plan, const std::vector<cuda::SumInput> &inputs, std::uint64_t ciphertexts,
             std::uint64_t *sum_c0, std::uint64_t *sum_c1, int threads)
         {
             const std::size_t n = plan.n(), limbs = plan.limbs, words = cuda::uniform_stream_words(limbs, n);
-            const cuda::RecordLayout layout = layout_of(plan);
-            std::vector<cuda::UniformPrime> primes(limbs);
-            for (std::size_t l = 0; l < limbs; l++)
-            {
-                primes[l] = cuda::UniformPrime{ plan.primes[3 * l], plan.primes[3 * l + 1], plan.primes[3 * l + 2] };
-            }
-            std::uint32_t table[256];
-            cuda::crc32c_table(table);
-            const std::size_t pieces = cuda::crc_pieces(plan.record_bytes);
-            const std::uint32_t x_piece = cuda::crc32c_shift_constant(table, cuda::kCrcPiece);
-            const std::uint32_t x_last = cuda::crc32c_shift_constant(table, plan.record_bytes - (pieces - 1) * cuda::kCrcPiece);
+            const cuda::RecordLayout layout = plan.layout();
+            const std::vector<cuda::UniformPrime> &primes = plan.primes;
+            const cuda::RecordCrc crc = cuda::record_crc(plan.record_bytes);
             for (std::size_t b = 0; b < inputs.size(); b++)
             {
                 // Check every record of the batch first, then add: a refused batch adds nothing.
                 std::vector<int> problem(ciphertexts, cuda::SumProblem::none);
                 detail::parallel_for(static_cast<std::size_t>(ciphertexts), threads, [&](std::size_t k) {
                     const std::uint8_t *record = inputs[b].records + k * plan.record_bytes;
-                    std::vector<std::uint32_t> registers(pieces);
-                    for (std::size_t p = 0; p < pieces; p++)
-                    {
-                        const std::size_t at = p * cuda::kCrcPiece;
-                        registers[p] = cuda::crc32c_register(table, record + at, std::min<std::size_t>(cuda::kCrcPiece, plan.record_bytes - at));
-                    }
-                    const std::uint32_t crc = cuda::crc32c_combine(
-                        cuda::position_start(table, inputs[b].header_checksum, k), registers.data(), pieces, x_piece, x_last);
-                    if (crc != detail::get_le<std::uint32_t>(inputs[b].checks + 4 * k))
+                    if (cuda::record_check_host(crc, record, inputs[b].header_checksum, k) !=
+                        detail::get_le<std::uint32_t>(inputs[b].checks + 4 * k))
                     {
                         problem[k] = cuda::SumProblem::checksum;
                         return;

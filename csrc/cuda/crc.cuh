@@ -6,6 +6,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <vector>
 #include "cuda/arith.cuh"
 
 namespace fhto
@@ -93,6 +94,14 @@ namespace fhto
             return ~r;
         }
 
+        /** A record's CRC is computed in pieces of this many bytes (one GPU thread each), then combined. */
+        constexpr std::uint64_t kCrcPiece = 1024;
+
+        FHTO_HD std::uint64_t crc_pieces(std::uint64_t record_bytes)
+        {
+            return (record_bytes + kCrcPiece - 1) / kCrcPiece;
+        }
+
         /** The wire format's start for ciphertext k's check: CRC-32C of le64(k) from the header's checksum. */
         FHTO_HD std::uint32_t position_start(const std::uint32_t *table, std::uint32_t header_checksum, std::uint64_t k)
         {
@@ -102,6 +111,43 @@ namespace fhto
                 index[i] = static_cast<std::uint8_t>(k >> (8 * i));
             }
             return crc32c_bytes(table, index, 8, header_checksum);
+        }
+
+        /** What checking records of one size in pieces needs: the table and the two shift constants. */
+        struct RecordCrc
+        {
+            std::uint32_t table[256];
+            std::uint64_t record_bytes = 0;
+            std::uint64_t pieces = 0;
+            std::uint32_t x_piece = 0;
+            std::uint32_t x_last = 0;
+        };
+
+        inline RecordCrc record_crc(std::uint64_t record_bytes)
+        {
+            RecordCrc c;
+            crc32c_table(c.table);
+            c.record_bytes = record_bytes;
+            c.pieces = crc_pieces(record_bytes);
+            c.x_piece = crc32c_shift_constant(c.table, kCrcPiece);
+            c.x_last = crc32c_shift_constant(c.table, record_bytes - (c.pieces - 1) * kCrcPiece);
+            return c;
+        }
+
+        /**
+        Record k's check computed as the kernels compute it, on the host: each piece's register
+        (crc32c_register), then crc32c_combine from the position's start.
+        */
+        inline std::uint32_t record_check_host(const RecordCrc &c, const std::uint8_t *record, std::uint32_t header_checksum, std::uint64_t k)
+        {
+            thread_local std::vector<std::uint32_t> registers;
+            registers.resize(c.pieces);
+            for (std::uint64_t p = 0; p < c.pieces; p++)
+            {
+                const std::uint64_t at = p * kCrcPiece;
+                registers[p] = crc32c_register(c.table, record + at, c.record_bytes - at < kCrcPiece ? c.record_bytes - at : kCrcPiece);
+            }
+            return crc32c_combine(position_start(c.table, header_checksum, k), registers.data(), c.pieces, c.x_piece, c.x_last);
         }
     } // namespace cuda
 } // namespace fhto

@@ -112,32 +112,16 @@ namespace fhto
             const std::size_t words = uniform_stream_words(limbs, n), pieces = crc_pieces(record_bytes);
             const std::size_t chunk = std::min<std::size_t>(ciphertexts, 1024);
             const int polys = plan.seeded ? 1 : 2;
-            std::vector<UniformPrime> primes(limbs);
-            std::vector<std::uint64_t> q(limbs);
-            for (std::size_t l = 0; l < limbs; l++)
-            {
-                primes[l] = UniformPrime{ plan.primes[3 * l], plan.primes[3 * l + 1], plan.primes[3 * l + 2] };
-                q[l] = primes[l].q;
-            }
-            std::uint32_t table[256];
-            crc32c_table(table);
+            const std::vector<UniformPrime> &primes = plan.primes;
+            const std::vector<std::uint64_t> &q = plan.moduli;
+            const RecordCrc crc = record_crc(record_bytes);
             std::vector<std::uint8_t> fixed(plan.prefix);
             fixed.insert(fixed.end(), plan.tail.begin(), plan.tail.end());
-            RecordLayout layout;
-            layout.record_bytes = record_bytes;
-            layout.c0_offset = plan.c0_offset;
-            layout.c0_bytes = plan.poly_bytes;
-            layout.seed_offset = plan.seed_offset;
-            for (std::size_t l = 0; l < limbs; l++)
-            {
-                layout.bits[l] = plan.bits[l];
-            }
-            const std::uint32_t x_piece = crc32c_shift_constant(table, kCrcPiece);
-            const std::uint32_t x_last = crc32c_shift_constant(table, record_bytes - (pieces - 1) * kCrcPiece);
+            const RecordLayout layout = plan.layout();
 
             const DeviceArray<UniformPrime> d_primes(primes.data(), limbs, "allocation of the tables");
             const DeviceArray<std::uint64_t> d_q(q.data(), limbs, "allocation of the tables");
-            const DeviceArray<std::uint32_t> d_table(table, 256, "allocation of the tables");
+            const DeviceArray<std::uint32_t> d_table(crc.table, 256, "allocation of the tables");
             const DeviceArray<std::uint8_t> d_fixed(fixed.data(), fixed.size(), "allocation of the tables");
             const DeviceArray<std::uint64_t> d_secret(plan.secret.data(), limbs * n, "allocation of the key");
             const DeviceArray<std::uint64_t> d_secret_quots(plan.secret_quots.data(), limbs * n, "allocation of the key");
@@ -183,7 +167,7 @@ namespace fhto
                 check(cudaMemcpy(d_checks.get(), input.checks + 4 * first, 4 * cts, cudaMemcpyHostToDevice), "copy to the device");
                 crc_check_kernel<<<blocks_for(cts * pieces, threads), threads>>>(d_table.get(), d_records.get(), record_bytes, cts, d_registers.get());
                 crc_compare_kernel<<<blocks_for(cts, threads), threads>>>(
-                    d_table.get(), d_registers.get(), pieces, first, cts, input.header_checksum, x_piece, x_last, d_checks.get(), f);
+                    d_table.get(), d_registers.get(), pieces, first, cts, input.header_checksum, crc.x_piece, crc.x_last, d_checks.get(), f);
                 layout_kernel<<<blocks_for(cts * fixed.size(), threads), threads>>>(
                     d_records.get(), record_bytes, cts, d_fixed.get(), plan.prefix.size(), plan.tail.size(), plan.tail_offset, f);
                 unpack_kernel<<<blocks_for(cts * polys * limbs * n / 8, threads), threads>>>(

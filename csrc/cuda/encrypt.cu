@@ -465,13 +465,8 @@ namespace fhto
             }
 
             // Tables and inputs, uploaded once.
-            std::vector<UniformPrime> primes(limbs);
-            for (std::size_t l = 0; l < limbs; l++)
-            {
-                primes[l] = UniformPrime{ plan.primes[3 * l], plan.primes[3 * l + 1], plan.primes[3 * l + 2] };
-            }
-            std::uint32_t table[256];
-            crc32c_table(table);
+            const std::vector<UniformPrime> &primes = plan.primes;
+            const RecordCrc crc = record_crc(record_bytes);
             const DeviceArray<UniformPrime> d_primes(primes.data(), limbs, "allocation of the tables");
             const DeviceArray<std::uint64_t> d_roots(plan.ntt_roots.data(), limbs * n, "allocation of the tables");
             const DeviceArray<std::uint64_t> d_quots(plan.ntt_quots.data(), limbs * n, "allocation of the tables");
@@ -480,7 +475,7 @@ namespace fhto
             const DeviceArray<std::uint64_t> d_map(plan.index_map.data(), n, "allocation of the tables");
             const DeviceArray<Complex> d_inv_roots(reinterpret_cast<const Complex *>(plan.inv_roots.data()), n, "allocation of the tables");
             const DeviceArray<std::uint8_t> d_template(plan.record_template.data(), record_bytes, "allocation of the template");
-            const DeviceArray<std::uint32_t> d_table(table, 256, "allocation of the tables");
+            const DeviceArray<std::uint32_t> d_table(crc.table, 256, "allocation of the tables");
             const DeviceArray<std::uint64_t> d_seeds(bootstrap_seeds, 8 * ciphertexts, "allocation of the seeds");
             DeviceArray<unsigned> d_failed(ciphertexts, "allocation of the flags");
             check(cudaMemset(d_failed.get(), 0, ciphertexts * sizeof(unsigned)), "clearing the flags");
@@ -503,17 +498,7 @@ namespace fhto
             tables.fix = plan.fix;
             const Complex scaled_r = cscale(
                 Complex{ plan.inv_roots[2 * (n - 1)], plan.inv_roots[2 * (n - 1) + 1] }, plan.fix);
-            RecordLayout layout;
-            layout.record_bytes = record_bytes;
-            layout.c0_offset = plan.c0_offset;
-            layout.c0_bytes = plan.c0_bytes;
-            layout.seed_offset = plan.seed_offset;
-            for (std::size_t l = 0; l < limbs; l++)
-            {
-                layout.bits[l] = plan.bits[l];
-            }
-            const std::uint32_t x_piece = crc32c_shift_constant(table, kCrcPiece);
-            const std::uint32_t x_last = crc32c_shift_constant(table, record_bytes - (pieces - 1) * kCrcPiece);
+            const RecordLayout layout = plan.layout();
 
             const std::size_t scratch = blake2xb_scratch_words(chunk, std::max(boot_words, uniform_words));
             ChunkBuffers b0(chunk, boot_words, uniform_words, scratch, n, limbs, record_bytes);
@@ -590,7 +575,7 @@ namespace fhto
                 seed_kernel<<<blocks_for(cts, threads), threads, 0, st>>>(bf.boot.get(), boot_words, cts, layout, bf.records.get());
                 crc_piece_kernel<<<blocks_for(cts * pieces, threads), threads, 0, st>>>(d_table.get(), bf.records.get(), record_bytes, cts, bf.registers.get());
                 crc_combine_kernel<<<blocks_for(cts, threads), threads, 0, st>>>(
-                    d_table.get(), bf.registers.get(), pieces, first, cts, header_checksum, x_piece, x_last, bf.checks.get());
+                    d_table.get(), bf.registers.get(), pieces, first, cts, header_checksum, crc.x_piece, crc.x_last, bf.checks.get());
                 check(cudaGetLastError(), "record launch");
                 std::uint8_t *stage = staging.get() + slot * chunk * (record_bytes + 4);
                 check(cudaMemcpyAsync(stage, bf.records.get(), cts * record_bytes, cudaMemcpyDeviceToHost, st), "copy to the host");

@@ -24,13 +24,6 @@ namespace fhto
     {
         constexpr int kMaxLimbs = 8;
 
-        /** A record's CRC is computed in pieces of this many bytes (one GPU thread each), then combined. */
-        constexpr std::uint64_t kCrcPiece = 1024;
-
-        FHTO_HD std::uint64_t crc_pieces(std::uint64_t record_bytes)
-        {
-            return (record_bytes + kCrcPiece - 1) / kCrcPiece;
-        }
 
         FHTO_HD std::uint64_t add_mod(std::uint64_t a, std::uint64_t b, std::uint64_t q)
         {
@@ -65,6 +58,23 @@ namespace fhto
             std::uint64_t seed_offset = 0;
             int bits[kMaxLimbs] = {};
         };
+
+        /** A record layout from its sizes and each limb's packed bits (0: 8-byte words). */
+        inline RecordLayout record_layout(
+            std::uint64_t record_bytes, std::uint64_t c0_offset, std::uint64_t c0_bytes, std::uint64_t seed_offset,
+            const int *bits, std::size_t limbs)
+        {
+            RecordLayout r;
+            r.record_bytes = record_bytes;
+            r.c0_offset = c0_offset;
+            r.c0_bytes = c0_bytes;
+            r.seed_offset = seed_offset;
+            for (std::size_t l = 0; l < limbs && l < static_cast<std::size_t>(kMaxLimbs); l++)
+            {
+                r.bits[l] = bits[l];
+            }
+            return r;
+        }
 
         /** Byte offset of limb l's coefficients inside c0. */
         FHTO_HD std::uint64_t limb_offset(const RecordLayout &r, std::uint64_t n, int l)

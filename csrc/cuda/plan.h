@@ -1,12 +1,14 @@
 #pragma once
 
-// What a batch encryption on the CUDA path needs from a context, as plain host arrays (no SEAL,
-// no CUDA headers): built once per call by the C++ side (gpu_encrypt.cpp), read by the host
+// What a batch encryption on the CUDA path needs from a context, as plain host arrays and the
+// shared structs of csrc/cuda/*.cuh (no SEAL, no CUDA headers): built once per call by the C++ side (gpu_encrypt.cpp), read by the host
 // driver and uploaded by the device pipeline.
 
 #include <cstddef>
 #include <cstdint>
 #include <vector>
+#include "cuda/decode.cuh"
+#include "cuda/encrypt.cuh"
 
 namespace fhto
 {
@@ -16,7 +18,7 @@ namespace fhto
         {
             int log_n = 0;
             std::size_t limbs = 0;
-            std::vector<std::uint64_t> primes; ///< q, floor(2^128 / q)'s high word, rejection bound: 3 per limb
+            std::vector<UniformPrime> primes; ///< each data prime as SEAL's sampler reduces with it
             std::vector<std::uint64_t> ntt_roots, ntt_quots; ///< SEAL's forward NTT tables, n per limb
             std::vector<std::uint64_t> secret, secret_quots; ///< s in NTT form and its Shoup quotients, n per limb
             std::vector<std::uint64_t> index_map; ///< SEAL's matrix_reps_index_map_ (n)
@@ -29,6 +31,10 @@ namespace fhto
             std::size_t n() const noexcept
             {
                 return std::size_t(1) << log_n;
+            }
+            RecordLayout layout() const
+            {
+                return record_layout(record_template.size(), c0_offset, c0_bytes, seed_offset, bits.data(), bits.size());
             }
             /** Bootstrap-stream words a ciphertext reads: the public seed, then 6 noise bytes per coefficient. */
             std::size_t bootstrap_words() const noexcept
@@ -46,12 +52,16 @@ namespace fhto
         {
             int log_n = 0;
             std::size_t limbs = 0;
-            std::vector<std::uint64_t> primes; ///< as EncryptPlan::primes
+            std::vector<UniformPrime> primes; ///< as EncryptPlan::primes
             std::uint64_t record_bytes = 0, c0_offset = 0, c0_bytes = 0, seed_offset = 0;
             std::vector<int> bits; ///< packed bits of each limb (0: 8-byte words)
             std::vector<std::uint8_t> prefix; ///< the record's first c0_offset bytes
             std::vector<std::uint8_t> seed_header; ///< the bytes just before the seed
 
+            RecordLayout layout() const
+            {
+                return record_layout(record_bytes, c0_offset, c0_bytes, seed_offset, bits.data(), bits.size());
+            }
             std::size_t n() const noexcept
             {
                 return std::size_t(1) << log_n;
@@ -68,7 +78,8 @@ namespace fhto
         {
             int log_n = 0;
             std::size_t limbs = 0;
-            std::vector<std::uint64_t> primes; ///< as EncryptPlan::primes
+            std::vector<UniformPrime> primes; ///< as EncryptPlan::primes
+            std::vector<std::uint64_t> moduli; ///< q of each limb
             std::vector<std::uint64_t> secret, secret_quots; ///< n per limb
             std::vector<std::uint64_t> inv_roots, inv_quots; ///< SEAL's inverse root powers, n per limb
             std::vector<std::uint64_t> inv_n, inv_n_quot, scaled_w, scaled_w_quot; ///< one per limb
@@ -81,6 +92,27 @@ namespace fhto
             std::vector<int> bits; ///< packed bits of each limb (0: 8-byte words)
             std::vector<std::uint8_t> prefix, tail; ///< the shared bytes: [0, c0_offset) and from tail_offset
 
+            RecordLayout layout() const
+            {
+                return record_layout(record_bytes, c0_offset, poly_bytes, seed_offset, bits.data(), bits.size());
+            }
+            /** The decoder's tables over this plan's own (host) arrays. */
+            DecodeTables host_tables() const noexcept
+            {
+                DecodeTables t;
+                t.log_n = log_n;
+                t.limbs = static_cast<int>(limbs);
+                t.primes = moduli.data();
+                t.q_hat = q_hat.data();
+                t.q_hat_inv = q_hat_inv.data();
+                t.q_hat_inv_quot = q_hat_inv_quot.data();
+                t.modulus = modulus.data();
+                t.half = half.data();
+                t.roots = reinterpret_cast<const Complex *>(roots.data());
+                t.index_map = index_map.data();
+                t.inv_scale = inv_scale;
+                return t;
+            }
             std::size_t n() const noexcept
             {
                 return std::size_t(1) << log_n;

@@ -58,33 +58,18 @@ namespace fhto
             const std::size_t n = plan.n(), limbs = plan.limbs, record_bytes = plan.record_bytes;
             const std::size_t words = uniform_stream_words(limbs, n), pieces = crc_pieces(record_bytes);
             const std::size_t chunk = std::min<std::size_t>(ciphertexts, 1024);
-            std::vector<UniformPrime> primes(limbs);
-            for (std::size_t l = 0; l < limbs; l++)
-            {
-                primes[l] = UniformPrime{ plan.primes[3 * l], plan.primes[3 * l + 1], plan.primes[3 * l + 2] };
-            }
-            std::uint32_t table[256];
-            crc32c_table(table);
+            const std::vector<UniformPrime> &primes = plan.primes;
+            const RecordCrc crc = record_crc(record_bytes);
             std::vector<std::uint8_t> fixed(plan.prefix);
             fixed.insert(fixed.end(), plan.seed_header.begin(), plan.seed_header.end());
-            RecordLayout layout;
-            layout.record_bytes = record_bytes;
-            layout.c0_offset = plan.c0_offset;
-            layout.c0_bytes = plan.c0_bytes;
-            layout.seed_offset = plan.seed_offset;
-            for (std::size_t l = 0; l < limbs; l++)
-            {
-                layout.bits[l] = plan.bits[l];
-            }
-            const std::uint32_t x_piece = crc32c_shift_constant(table, kCrcPiece);
-            const std::uint32_t x_last = crc32c_shift_constant(table, record_bytes - (pieces - 1) * kCrcPiece);
+            const RecordLayout layout = plan.layout();
 
             const std::size_t total = static_cast<std::size_t>(ciphertexts) * limbs * n;
             DeviceArray<std::uint64_t> d_c0(total, "allocation of the running sum"), d_c1(total, "allocation of the running sum");
             check(cudaMemset(d_c0.get(), 0, total * 8), "clearing the sum");
             check(cudaMemset(d_c1.get(), 0, total * 8), "clearing the sum");
             const DeviceArray<UniformPrime> d_primes(primes.data(), limbs, "allocation of the tables");
-            const DeviceArray<std::uint32_t> d_table(table, 256, "allocation of the tables");
+            const DeviceArray<std::uint32_t> d_table(crc.table, 256, "allocation of the tables");
             const DeviceArray<std::uint8_t> d_fixed(fixed.data(), fixed.size(), "allocation of the tables");
             DeviceArray<unsigned> d_flags(ciphertexts, "allocation of the flags"), d_failed(ciphertexts, "allocation of the flags");
             check(cudaMemset(d_failed.get(), 0, ciphertexts * sizeof(unsigned)), "clearing the flags");
@@ -106,7 +91,7 @@ namespace fhto
                     unsigned *f = d_flags.get() + first;
                     crc_check_kernel<<<blocks_for(cts * pieces, threads), threads>>>(d_table.get(), d_records.get(), record_bytes, cts, d_registers.get());
                     crc_compare_kernel<<<blocks_for(cts, threads), threads>>>(
-                        d_table.get(), d_registers.get(), pieces, first, cts, inputs[b].header_checksum, x_piece, x_last, d_checks.get(), f);
+                        d_table.get(), d_registers.get(), pieces, first, cts, inputs[b].header_checksum, crc.x_piece, crc.x_last, d_checks.get(), f);
                     layout_kernel<<<blocks_for(cts * fixed.size(), threads), threads>>>(
                         d_records.get(), record_bytes, cts, d_fixed.get(), plan.prefix.size(), plan.seed_header.size(),
                         plan.seed_offset - plan.seed_header.size(), f);
