@@ -165,7 +165,7 @@ namespace fhto
                 unsigned *f = d_flags.get() + first;
                 check(cudaMemcpy(d_records.get(), input.records + first * record_bytes, cts * record_bytes, cudaMemcpyHostToDevice), "copy to the device");
                 check(cudaMemcpy(d_checks.get(), input.checks + 4 * first, 4 * cts, cudaMemcpyHostToDevice), "copy to the device");
-                crc_check_kernel<<<blocks_for(cts * pieces, threads), threads>>>(d_table.get(), d_records.get(), record_bytes, cts, d_registers.get());
+                crc_piece_kernel<<<blocks_for(cts * pieces, threads), threads>>>(d_table.get(), d_records.get(), record_bytes, cts, d_registers.get());
                 crc_compare_kernel<<<blocks_for(cts, threads), threads>>>(
                     d_table.get(), d_registers.get(), pieces, first, cts, input.header_checksum, crc.x_piece, crc.x_last, d_checks.get(), f);
                 layout_kernel<<<blocks_for(cts * fixed.size(), threads), threads>>>(

@@ -14,6 +14,7 @@
 #include "cuda/device.cuh"
 #include "cuda/encrypt.cuh"
 #include "cuda/launch.cuh"
+#include "cuda/records.cuh"
 
 namespace fhto
 {
@@ -84,17 +85,12 @@ namespace fhto
             }
 
             // ---- encryption ------------------------------------------------------------------
-            __device__ std::size_t thread_index()
-            {
-                return blockIdx.x * static_cast<std::size_t>(blockDim.x) + threadIdx.x;
-            }
-
             template <typename T>
             __global__ void scatter_kernel(
                 const T *values, std::uint64_t count, std::uint64_t first_ct, std::uint64_t cts, double weight,
                 EncodeTables tables, Complex *work)
             {
-                const std::uint64_t n = std::uint64_t(1) << tables.log_n, slots = n / 2, t = thread_index();
+                const std::uint64_t n = std::uint64_t(1) << tables.log_n, slots = n / 2, t = index();
                 if (t < cts * slots)
                 {
                     const std::uint64_t ct = t / slots;
@@ -104,7 +100,7 @@ namespace fhto
 
             __global__ void fft_stage_kernel(Complex *work, std::uint64_t cts, int log_n, std::uint64_t m, const Complex *roots)
             {
-                const std::uint64_t n = std::uint64_t(1) << log_n, half = n / 2, t = thread_index();
+                const std::uint64_t n = std::uint64_t(1) << log_n, half = n / 2, t = index();
                 if (t >= cts * half)
                 {
                     return;
@@ -116,7 +112,7 @@ namespace fhto
 
             __global__ void fft_last_kernel(Complex *work, std::uint64_t cts, int log_n, Complex scaled_r, double fix)
             {
-                const std::uint64_t n = std::uint64_t(1) << log_n, half = n / 2, t = thread_index();
+                const std::uint64_t n = std::uint64_t(1) << log_n, half = n / 2, t = index();
                 if (t < cts * half)
                 {
                     Complex *x = work + (t / half) * n + t % half;
@@ -129,7 +125,7 @@ namespace fhto
                 const Complex *work, const std::uint64_t *boot, std::uint64_t boot_words, std::uint64_t cts, int log_n,
                 std::uint64_t limbs, const UniformPrime *primes, std::uint64_t *m, std::uint64_t *e)
             {
-                const std::uint64_t n = std::uint64_t(1) << log_n, t = thread_index();
+                const std::uint64_t n = std::uint64_t(1) << log_n, t = index();
                 if (t >= cts * n)
                 {
                     return;
@@ -155,7 +151,7 @@ namespace fhto
                 std::uint64_t *m, const std::uint64_t *a, const std::uint64_t *e, const std::uint64_t *secret,
                 const std::uint64_t *secret_quots, std::uint64_t cts, int log_n, std::uint64_t limbs, const UniformPrime *primes)
             {
-                const std::uint64_t n = std::uint64_t(1) << log_n, t = thread_index();
+                const std::uint64_t n = std::uint64_t(1) << log_n, t = index();
                 if (t >= cts * limbs * n)
                 {
                     return;
@@ -166,7 +162,7 @@ namespace fhto
 
             __global__ void template_kernel(const std::uint8_t *tmpl, std::uint64_t record_bytes, std::uint64_t cts, std::uint8_t *records)
             {
-                const std::uint64_t t = thread_index();
+                const std::uint64_t t = index();
                 if (t < cts * record_bytes)
                 {
                     records[t] = tmpl[t % record_bytes];
@@ -177,7 +173,7 @@ namespace fhto
                 const std::uint64_t *c0, std::uint64_t cts, int log_n, std::uint64_t limbs, RecordLayout layout,
                 std::uint8_t *records)
             {
-                const std::uint64_t n = std::uint64_t(1) << log_n, groups = n / 8, t = thread_index();
+                const std::uint64_t n = std::uint64_t(1) << log_n, groups = n / 8, t = index();
                 if (t >= cts * limbs * groups)
                 {
                     return;
@@ -188,31 +184,11 @@ namespace fhto
 
             __global__ void seed_kernel(const std::uint64_t *boot, std::uint64_t boot_words, std::uint64_t cts, RecordLayout layout, std::uint8_t *records)
             {
-                const std::uint64_t ct = thread_index();
+                const std::uint64_t ct = index();
                 if (ct < cts)
                 {
                     write_seed(layout, boot + ct * boot_words, records + ct * layout.record_bytes);
                 }
-            }
-
-            __global__ void crc_piece_kernel(
-                const std::uint32_t *table, const std::uint8_t *records, std::uint64_t record_bytes, std::uint64_t cts,
-                std::uint32_t *registers)
-            {
-                __shared__ std::uint32_t t[256];
-                for (unsigned i = threadIdx.x; i < 256; i += blockDim.x)
-                {
-                    t[i] = table[i];
-                }
-                __syncthreads();
-                const std::uint64_t pieces = crc_pieces(record_bytes), k = thread_index();
-                if (k >= cts * pieces)
-                {
-                    return;
-                }
-                const std::uint64_t at = (k % pieces) * kCrcPiece;
-                const std::uint8_t *bytes = records + (k / pieces) * record_bytes + at;
-                registers[k] = crc32c_register(t, bytes, min(kCrcPiece, record_bytes - at));
             }
 
             __global__ void crc_combine_kernel(
@@ -220,7 +196,7 @@ namespace fhto
                 std::uint64_t cts, std::uint32_t header_checksum, std::uint32_t x_piece, std::uint32_t x_last,
                 std::uint32_t *checks)
             {
-                const std::uint64_t ct = thread_index();
+                const std::uint64_t ct = index();
                 if (ct < cts)
                 {
                     checks[ct] = crc32c_combine(

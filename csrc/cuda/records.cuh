@@ -1,8 +1,8 @@
 #pragma once
 
-// Kernels that read a batch's records on the GPU, shared by the sum (sum.cu) and decryption
-// (decrypt.cu): each record's CRC-32C in 1 KiB pieces, combined and compared with its stored
-// check; the bytes every record of a context shares; the seeds of seeded records. A problem sets
+// Kernels over a batch's records on the GPU, shared by encryption (encrypt.cu), the sum (sum.cu)
+// and decryption (decrypt.cu): each record's CRC-32C in 1 KiB pieces, combined and compared with
+// its stored check; the bytes every record of a context shares; the seeds of seeded records. A problem sets
 // a bit in the record's flag word.
 
 #include <cstddef>
@@ -23,7 +23,7 @@ namespace fhto
 
             constexpr unsigned kChecksum = 1, kCoefficient = 2, kLayout = 4;
 
-            __global__ void crc_check_kernel(
+            __global__ void crc_piece_kernel(
                 const std::uint32_t *table, const std::uint8_t *records, std::uint64_t record_bytes, std::uint64_t cts,
                 std::uint32_t *registers)
             {

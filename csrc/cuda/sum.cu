@@ -89,7 +89,7 @@ namespace fhto
                     check(cudaMemcpy(d_records.get(), inputs[b].records + first * record_bytes, cts * record_bytes, cudaMemcpyHostToDevice), "copy to the device");
                     check(cudaMemcpy(d_checks.get(), inputs[b].checks + 4 * first, 4 * cts, cudaMemcpyHostToDevice), "copy to the device");
                     unsigned *f = d_flags.get() + first;
-                    crc_check_kernel<<<blocks_for(cts * pieces, threads), threads>>>(d_table.get(), d_records.get(), record_bytes, cts, d_registers.get());
+                    crc_piece_kernel<<<blocks_for(cts * pieces, threads), threads>>>(d_table.get(), d_records.get(), record_bytes, cts, d_registers.get());
                     crc_compare_kernel<<<blocks_for(cts, threads), threads>>>(
                         d_table.get(), d_registers.get(), pieces, first, cts, inputs[b].header_checksum, crc.x_piece, crc.x_last, d_checks.get(), f);
                     layout_kernel<<<blocks_for(cts * fixed.size(), threads), threads>>>(
