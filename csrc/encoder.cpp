@@ -9,8 +9,85 @@
 #include "seal/util/uintarith.h"
 #include "seal/util/uintarithsmallmod.h"
 
+#if (defined(__x86_64__) || defined(_M_X64)) && (defined(__GNUC__) || defined(__clang__))
+#define FHTO_ENCODE_AVX512 1
+#include <immintrin.h>
+#endif
+
 namespace fhto
 {
+    namespace
+    {
+        /** Coefficients i of the inverse FFT's output (real parts) as residues modulo every prime, one at a time. */
+        void residues_scalar(const cuda::Complex *work, std::size_t begin, std::size_t end, std::size_t n,
+                             const std::vector<cuda::UniformPrime> &primes, std::uint64_t *plain) noexcept
+        {
+            for (std::size_t i = begin; i < end; i++)
+            {
+                const double re = work[i].re;
+                for (std::size_t l = 0; l < primes.size(); l++)
+                {
+                    plain[l * n + i] = cuda::coefficient_residue(re, primes[l]);
+                }
+            }
+        }
+
+#ifdef FHTO_ENCODE_AVX512
+        /**
+        The same, 8 coefficients at a time: round half away from zero as trunc(x) + sign(x) where
+        |x - trunc(x)| >= 1/2 (each step exact, so the same integer as round()), then the residue
+        of |r| < q directly, negated modulo q where r < 0. A group with a magnitude of q or more
+        (coefficients of a multi-prime modulus) takes the exact scalar path.
+        */
+        __attribute__((target("avx512f,avx512dq"))) void residues_avx512(
+            const cuda::Complex *work, std::size_t n, const std::vector<cuda::UniformPrime> &primes,
+            std::uint64_t *plain) noexcept
+        {
+            const __m512i real_parts = _mm512_setr_epi64(0, 2, 4, 6, 8, 10, 12, 14);
+            const __m512d half = _mm512_set1_pd(0.5), one = _mm512_set1_pd(1.0);
+            const __m512d sign_bit = _mm512_set1_pd(-0.0);
+            const double *v = reinterpret_cast<const double *>(work);
+            for (std::size_t i = 0; i < n; i += 8)
+            {
+                const __m512d x = _mm512_permutex2var_pd(_mm512_loadu_pd(v + 2 * i), real_parts, _mm512_loadu_pd(v + 2 * i + 8));
+                const __m512d t = _mm512_roundscale_pd(x, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+                const __m512d frac = _mm512_abs_pd(_mm512_sub_pd(x, t));
+                const __mmask8 up = _mm512_cmp_pd_mask(frac, half, _CMP_GE_OQ);
+                const __m512d r = _mm512_mask_add_pd(t, up, t, _mm512_or_pd(one, _mm512_and_pd(x, sign_bit)));
+                const __mmask8 negative = _mm512_movepi64_mask(_mm512_castpd_si512(r));
+                const __m512d a = _mm512_abs_pd(r);
+                bool exact = _mm512_cmp_pd_mask(a, _mm512_set1_pd(18446744073709551616.0), _CMP_LT_OQ) == 0xFF;
+                const __m512i a_u = _mm512_cvttpd_epu64(a);
+                for (std::size_t l = 0; exact && l < primes.size(); l++)
+                {
+                    const __m512i q = _mm512_set1_epi64(static_cast<long long>(primes[l].q));
+                    exact = _mm512_cmplt_epu64_mask(a_u, q) == 0xFF;
+                    const __mmask8 flip = negative & _mm512_test_epi64_mask(a_u, a_u);
+                    _mm512_storeu_si512(plain + l * n + i, _mm512_mask_sub_epi64(a_u, flip, q, a_u));
+                }
+                if (!exact)
+                {
+                    residues_scalar(work, i, i + 8, n, primes, plain);
+                }
+            }
+        }
+#endif
+
+        bool residues_vectorized() noexcept
+        {
+#ifdef FHTO_ENCODE_AVX512
+            static const bool yes = [] {
+                const char *forced = std::getenv("FHTO_ENCODE");
+                return !(forced && std::string(forced) == "scalar") && __builtin_cpu_supports("avx512f") &&
+                       __builtin_cpu_supports("avx512dq");
+            }();
+            return yes;
+#else
+            return false;
+#endif
+        }
+    } // namespace
+
     cuda::EncodeTables EncoderTables::encode() const noexcept
     {
         cuda::EncodeTables t;
@@ -78,13 +155,15 @@ namespace fhto
         }
         fft_inverse(work, t);
         const std::size_t limbs = tables.primes.size();
-        for (std::size_t i = 0; i < n; i++)
+#ifdef FHTO_ENCODE_AVX512
+        if (residues_vectorized() && n % 8 == 0)
         {
-            const double re = work[i].re;
-            for (std::size_t l = 0; l < limbs; l++)
-            {
-                plain[l * n + i] = cuda::coefficient_residue(re, tables.primes[l]);
-            }
+            residues_avx512(work, n, tables.primes, plain);
+        }
+        else
+#endif
+        {
+            residues_scalar(work, 0, n, n, tables.primes, plain);
         }
         const auto *ntt = context.seal_context().first_context_data()->small_ntt_tables();
         for (std::size_t l = 0; l < limbs; l++)
