@@ -3,16 +3,23 @@
 
 #include <cmath>
 #include <complex>
+#include <cstring>
 #include <optional>
 #include <sstream>
 #include <stdexcept>
 #include <vector>
 #include "bytes.h"
 #include "checksum.h"
+#include "cuda/sample.cuh"
 #include "encoder.h"
 #include "errors.h"
+#include "gpu_encrypt.h"
+#include "noise.h"
+#include "ntt.h"
+#include "pack.h"
 #include "parallel.h"
 #include "prng.h"
+#include "simd.h"
 #include "symmetric.h"
 #include "wire.h"
 
@@ -105,6 +112,198 @@ namespace fhto
             }
             return total;
         }
+    } // namespace
+
+    namespace
+    {
+        /** c0 = -(a s + e) + m modulo q over one limb, into m (cuda::c0_coefficient, lane by lane). */
+        void c0_limb(std::uint64_t *m, const std::uint64_t *a, const std::uint64_t *s, const std::uint64_t *s_quot,
+                     const std::uint64_t *e, std::size_t n, std::uint64_t q) noexcept;
+
+#ifdef FHTO_SIMD
+        FHTO_SIMD_TARGET void c0_limb_simd(
+            std::uint64_t *m, const std::uint64_t *a, const std::uint64_t *s, const std::uint64_t *s_quot,
+            const std::uint64_t *e, std::size_t n, std::uint64_t q) noexcept
+        {
+            const __m256i vq = simd::broadcast(q);
+            for (std::size_t i = 0; i < n; i += 4)
+            {
+                __m256i t = simd::reduce_once(
+                    simd::mul_shoup_lazy(simd::load(a + i), simd::load(s + i), simd::load(s_quot + i), vq), vq);
+                t = simd::reduce_once(_mm256_add_epi64(t, simd::load(e + i)), vq);
+                t = simd::reduce_once(_mm256_sub_epi64(vq, t), vq); // q - t, and q itself to 0
+                simd::store(m + i, simd::reduce_once(_mm256_add_epi64(t, simd::load(m + i)), vq));
+            }
+            _mm256_zeroupper();
+        }
+#endif
+
+        void c0_limb(std::uint64_t *m, const std::uint64_t *a, const std::uint64_t *s, const std::uint64_t *s_quot,
+                     const std::uint64_t *e, std::size_t n, std::uint64_t q) noexcept
+        {
+#ifdef FHTO_SIMD
+            if (simd::available() && n % 4 == 0)
+            {
+                c0_limb_simd(m, a, s, s_quot, e, n, q);
+                return;
+            }
+#endif
+            for (std::size_t i = 0; i < n; i++)
+            {
+                m[i] = cuda::c0_coefficient(m[i], a[i], s[i], s_quot[i], e[i], q);
+            }
+        }
+
+        /** Bytes the noise of n coefficients reads: 6 each, plus 2 so that each can be read as one 8-byte word. */
+        constexpr std::size_t noise_buffer_bytes(std::size_t n) noexcept
+        {
+            return 6 * n + 2;
+        }
+
+        /**
+        SEAL's centred binomial noise from 6 bytes per coefficient (cuda::cbd_noise), as residues
+        of every prime: with the popcount instruction, the two 21-bit halves of one little-endian
+        word (bytes 0-2 and 3-5, each third byte's top 3 bits dropped).
+        */
+        void noise_residues(const std::uint8_t *bytes, std::size_t n, const std::vector<cuda::UniformPrime> &primes,
+                            std::uint64_t *e) noexcept;
+
+#if defined(FHTO_SIMD) && defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#define FHTO_POPCNT_NOISE 1
+        __attribute__((target("popcnt"))) void noise_residues_popcnt(
+            const std::uint8_t *bytes, std::size_t n, const std::vector<cuda::UniformPrime> &primes,
+            std::uint64_t *e) noexcept
+        {
+            const std::size_t limbs = primes.size();
+            for (std::size_t i = 0; i < n; i++)
+            {
+                std::uint64_t w;
+                std::memcpy(&w, bytes + 6 * i, 8);
+                const std::int64_t noise =
+                    __builtin_popcountll(w & 0x1FFFFF) - __builtin_popcountll((w >> 24) & 0x1FFFFF);
+                const std::uint64_t flag = static_cast<std::uint64_t>(noise >> 63);
+                for (std::size_t l = 0; l < limbs; l++)
+                {
+                    e[l * n + i] = static_cast<std::uint64_t>(noise) + (flag & primes[l].q);
+                }
+            }
+        }
+#endif
+
+        void noise_residues(const std::uint8_t *bytes, std::size_t n, const std::vector<cuda::UniformPrime> &primes,
+                            std::uint64_t *e) noexcept
+        {
+#ifdef FHTO_POPCNT_NOISE
+            static const bool popcnt = __builtin_cpu_supports("popcnt");
+            if (popcnt)
+            {
+                noise_residues_popcnt(bytes, n, primes, e);
+                return;
+            }
+#endif
+            for (std::size_t i = 0; i < n; i++)
+            {
+                const int noise = cuda::cbd_noise(bytes + 6 * i);
+                for (std::size_t l = 0; l < primes.size(); l++)
+                {
+                    e[l * n + i] = cuda::noise_residue(noise, primes[l].q);
+                }
+            }
+        }
+
+        /** The bootstrap stream's first 64 bytes (the public seed), then `noise_bytes` bytes of noise. */
+        template <typename Stream>
+        void draw_bootstrap(const Seed &bootstrap, std::uint8_t seed_bytes[64], std::uint8_t *noise, std::size_t noise_bytes)
+        {
+            Stream stream(bootstrap);
+            stream.generate(seed_bytes, 64);
+            stream.generate(noise, noise_bytes);
+        }
+
+        /**
+        The engine's seeded secret-key encryption of one ciphertext straight into its record: the
+        engine's encoder, the bootstrap stream's public seed and noise, SEAL's expansion of `a`,
+        the engine's NTT, c0 = -(a s + e) + m in one pass, and c0 packed (or not) between the
+        record template's fixed bytes, with the seed. With SEAL's noise source these are the bytes
+        of encrypt_symmetric_seeded followed by BatchWriter::store (the tests compare them).
+        */
+        class RecordEncryptor
+        {
+        public:
+            RecordEncryptor(const Context &context, Packing packing, const EncoderTables &tables)
+                : context_(context), tables_(tables), plan_(make_encrypt_plan(context, packing)), layout_(plan_.layout())
+            {}
+
+            template <typename T>
+            void encrypt(const T *values, std::size_t count, std::size_t k, double weight, const Seed &bootstrap,
+                         NoiseSource source, std::uint8_t *record) const
+            {
+                const std::size_t n = plan_.n(), limbs = plan_.limbs;
+                thread_local std::vector<cuda::Complex> work;
+                thread_local std::vector<std::uint64_t> m, a, e;
+                thread_local std::vector<std::uint8_t> noise;
+                work.resize(n);
+                m.resize(limbs * n);
+                a.resize(limbs * n);
+                e.resize(limbs * n);
+                noise.resize(noise_buffer_bytes(n));
+                encode_ciphertext(context_, tables_, values, count, k, weight, m.data(), work.data());
+
+                std::uint8_t seed_bytes[64];
+                if (source == NoiseSource::aes_ctr)
+                {
+                    draw_bootstrap<AesCtrStream>(bootstrap, seed_bytes, noise.data(), 6 * n);
+                }
+                else
+                {
+                    draw_bootstrap<Blake2xbStream>(bootstrap, seed_bytes, noise.data(), 6 * n);
+                }
+                Seed public_seed;
+                for (std::size_t i = 0; i < public_seed.size(); i++)
+                {
+                    public_seed[i] = detail::get_le<std::uint64_t>(seed_bytes + 8 * i);
+                }
+                expand_uniform(context_, public_seed, a.data());
+                noise_residues(noise.data(), n, plan_.primes, e.data());
+
+                const auto *ntt = context_.seal_context().first_context_data()->small_ntt_tables();
+                const std::uint8_t *t = plan_.record_template.data();
+                std::memcpy(record, t, layout_.c0_offset);
+                std::uint8_t *limb = record + layout_.c0_offset;
+                for (std::size_t l = 0; l < limbs; l++)
+                {
+                    const std::size_t at = l * n;
+                    ntt_forward(e.data() + at, ntt[l]);
+                    c0_limb(m.data() + at, a.data() + at, plan_.secret.data() + at, plan_.secret_quots.data() + at,
+                            e.data() + at, n, plan_.primes[l].q);
+                    const int bits = layout_.bits[l];
+                    if (bits)
+                    {
+                        pack_limb(m.data() + at, n, bits, limb);
+                        limb += n * static_cast<std::size_t>(bits) / 8;
+                    }
+                    else
+                    {
+                        for (std::size_t i = 0; i < n; i++)
+                        {
+                            detail::put_le<std::uint64_t>(limb + 8 * i, m[at + i]);
+                        }
+                        limb += 8 * n;
+                    }
+                }
+                const std::size_t tail = layout_.c0_offset + layout_.c0_bytes;
+                std::memcpy(record + tail, t + tail, layout_.seed_offset - tail);
+                std::memcpy(record + layout_.seed_offset, seed_bytes, sizeof(seed_bytes));
+                const std::size_t rest = layout_.seed_offset + sizeof(seed_bytes);
+                std::memcpy(record + rest, t + rest, layout_.record_bytes - rest);
+            }
+
+        private:
+            const Context &context_;
+            const EncoderTables &tables_;
+            cuda::EncryptPlan plan_;
+            cuda::RecordLayout layout_;
+        };
     } // namespace
 
     void check_options(const Context &context, const EncryptOptions &options)
@@ -201,6 +400,19 @@ namespace fhto
         }
         const auto &seal_context = context.seal_context();
         const std::size_t limbs = seal_context.first_context_data()->parms().coeff_modulus().size();
+
+        if (tables && symmetric)
+        {
+            const RecordEncryptor engine(context, options.packing, *tables);
+            const NoiseSource source = noise_source(options.seed.has_value());
+            detail::parallel_for(static_cast<std::size_t>(h.ciphertext_count), threads, [&](std::size_t k) {
+                const Seed bootstrap = options.seed ? derive_seed(SeedPurpose::encrypt, *options.seed, k) : random_seed();
+                engine.encrypt(values, count, k, weight, bootstrap, source, writer.record(k));
+                writer.check(k);
+            });
+            writer.finish();
+            return;
+        }
 
         detail::parallel_for(static_cast<std::size_t>(h.ciphertext_count), threads, [&](std::size_t k) {
             auto pool = seal::MemoryManager::GetPool(seal::mm_prof_opt::mm_force_thread_local);

@@ -181,6 +181,34 @@ namespace fhto
         return true;
     }
 
+    void pack_limb(const std::uint64_t *words, std::size_t n, int bits, std::uint8_t *out) noexcept
+    {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+        pack_words(reinterpret_cast<const std::uint8_t *>(words), n, bits, out);
+#else
+        std::vector<std::uint8_t> bytes(8 * n);
+        for (std::size_t i = 0; i < n; i++)
+        {
+            detail::put_le<std::uint64_t>(bytes.data() + 8 * i, words[i]);
+        }
+        pack_words(bytes.data(), n, bits, out);
+#endif
+    }
+
+    void unpack_limb(const std::uint8_t *in, std::size_t n, int bits, std::uint64_t *words) noexcept
+    {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+        unpack_words(in, n, bits, reinterpret_cast<std::uint8_t *>(words));
+#else
+        std::vector<std::uint8_t> bytes(8 * n);
+        unpack_words(in, n, bits, bytes.data());
+        for (std::size_t i = 0; i < n; i++)
+        {
+            words[i] = detail::get_le<std::uint64_t>(bytes.data() + 8 * i);
+        }
+#endif
+    }
+
     void pack_ciphertext(const PackLayout &layout, const std::uint8_t *seal, std::uint8_t *packed) noexcept
     {
         std::memcpy(packed, seal, layout.words_offset);

@@ -38,6 +38,12 @@ namespace fhto
         const std::uint8_t *sample, std::size_t sample_bytes, std::size_t polys, std::size_t n,
         const std::vector<int> &bits, PackLayout &layout);
 
+    /** Packs n words of `bits` significant bits each (1..62) into (n * bits + 7) / 8 bytes, as pack_ciphertext packs a limb. */
+    void pack_limb(const std::uint64_t *words, std::size_t n, int bits, std::uint8_t *out) noexcept;
+
+    /** Unpacks what pack_limb wrote: n words of `bits` bits each (1..62) from (n * bits + 7) / 8 bytes. */
+    void unpack_limb(const std::uint8_t *in, std::size_t n, int bits, std::uint64_t *words) noexcept;
+
     /** Packs a SEAL serialization of layout.seal_bytes into layout.packed_bytes. Never throws. */
     void pack_ciphertext(const PackLayout &layout, const std::uint8_t *seal, std::uint8_t *packed) noexcept;
 

@@ -1,17 +1,23 @@
 #include "symmetric.h"
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <random>
 #include <sstream>
 #include <stdexcept>
+#include <string>
 #if defined(__linux__)
 #include <sys/random.h>
 #endif
 #include <vector>
 #include "bytes.h"
+#include "cuda/encrypt.cuh"
 #include "errors.h"
+#include "noise.h"
 #include "ntt.h"
+#include "pack.h"
+#include "simd.h"
 #include "seal/util/ntt.h"
 #include "seal/util/polyarithsmallmod.h"
 #include "seal/util/uintarithsmallmod.h"
@@ -49,6 +55,25 @@ namespace fhto
         return seed;
     }
 
+    NoiseSource noise_source(bool seeded) noexcept
+    {
+        static const int forced = [] {
+            const char *env = std::getenv("FHTO_NOISE");
+            const std::string want = env ? env : "";
+            return want == "seal" ? 1 : want == "aes" ? 2 : 0;
+        }();
+        if (forced == 1 || !AesCtrStream::available())
+        {
+            return NoiseSource::seal;
+        }
+        return forced == 2 || !seeded ? NoiseSource::aes_ctr : NoiseSource::seal;
+    }
+
+    const char *noise_source_name(NoiseSource source) noexcept
+    {
+        return source == NoiseSource::aes_ctr ? "aes_ctr" : "seal";
+    }
+
     namespace
     {
         struct PopcountTable
@@ -65,6 +90,49 @@ namespace fhto
         };
         const PopcountTable kPopcount;
 
+#ifdef FHTO_SIMD
+        /**
+        Reduces words [i, i + 4) of one limb where none is rejected (SEAL's barrett_reduce_64,
+        lane by lane); returns false, touching nothing, if one is: the caller then takes them in
+        order, one at a time.
+        */
+        FHTO_SIMD_TARGET inline bool reduce_four(std::uint64_t *words, std::uint64_t max_multiple, std::uint64_t ratio_hi,
+                                                 std::uint64_t q) noexcept
+        {
+            const __m256i w = simd::load(words);
+            if (_mm256_cmpge_epu64_mask(w, simd::broadcast(max_multiple)) != 0)
+            {
+                return false;
+            }
+            const __m256i vq = simd::broadcast(q);
+            const __m256i r = _mm256_sub_epi64(w, _mm256_mullo_epi64(simd::mulhi(w, simd::broadcast(ratio_hi)), vq));
+            simd::store(words, simd::reduce_once(r, vq));
+            return true;
+        }
+
+        FHTO_SIMD_TARGET void reduce_limb_simd(Blake2xbStream &stream, const seal::Modulus &modulus, std::uint64_t max_multiple,
+                                               std::size_t n, std::uint64_t *words) noexcept
+        {
+            for (std::size_t i = 0; i < n; i += 4)
+            {
+                if (reduce_four(words + i, max_multiple, modulus.const_ratio()[1], modulus.value()))
+                {
+                    continue;
+                }
+                for (std::size_t j = i; j < i + 4; j++)
+                {
+                    std::uint64_t rand = words[j];
+                    while (rand >= max_multiple)
+                    {
+                        rand = stream.next_word();
+                    }
+                    words[j] = seal::util::barrett_reduce_64(rand, modulus);
+                }
+            }
+            _mm256_zeroupper();
+        }
+#endif
+
         void sample_uniform(
             Blake2xbStream &stream, const std::vector<seal::Modulus> &moduli, std::size_t n, std::uint64_t *destination)
         {
@@ -73,6 +141,14 @@ namespace fhto
             for (const auto &modulus : moduli)
             {
                 const std::uint64_t max_multiple = max_random - seal::util::barrett_reduce_64(max_random, modulus) - 1;
+#if defined(FHTO_SIMD) && defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+                if (simd::available() && n % 4 == 0)
+                {
+                    reduce_limb_simd(stream, modulus, max_multiple, n, destination);
+                    destination += n;
+                    continue;
+                }
+#endif
                 for (std::size_t i = 0; i < n; i++)
                 {
                     std::uint64_t rand = detail::get_le<std::uint64_t>(reinterpret_cast<std::uint8_t *>(destination + i));
@@ -255,6 +331,108 @@ namespace fhto
                     moduli[j].value());
             const std::uint64_t *u = c1.data() + j * n;
             add_mod(sum.data(1) + j * n, [u](std::size_t i) { return u[i]; }, n, moduli[j].value());
+        }
+        return true;
+    }
+
+    namespace
+    {
+        /** sum = (sum + x) mod q over n words, every input below q. */
+        void add_limb(std::uint64_t *sum, const std::uint64_t *x, std::size_t n, std::uint64_t q) noexcept;
+
+#ifdef FHTO_SIMD
+        FHTO_SIMD_TARGET void add_limb_simd(std::uint64_t *sum, const std::uint64_t *x, std::size_t n, std::uint64_t q) noexcept
+        {
+            const __m256i vq = simd::broadcast(q);
+            for (std::size_t i = 0; i < n; i += 4)
+            {
+                simd::store(sum + i, simd::reduce_once(_mm256_add_epi64(simd::load(sum + i), simd::load(x + i)), vq));
+            }
+            _mm256_zeroupper();
+        }
+
+        /** Whether every one of n words is below q. */
+        FHTO_SIMD_TARGET bool below_simd(const std::uint64_t *x, std::size_t n, std::uint64_t q) noexcept
+        {
+            const __m256i vq = simd::broadcast(q);
+            __mmask8 bad = 0;
+            for (std::size_t i = 0; i < n; i += 4)
+            {
+                bad |= _mm256_cmpge_epu64_mask(simd::load(x + i), vq);
+            }
+            _mm256_zeroupper();
+            return bad == 0;
+        }
+#endif
+
+        void add_limb(std::uint64_t *sum, const std::uint64_t *x, std::size_t n, std::uint64_t q) noexcept
+        {
+#ifdef FHTO_SIMD
+            if (simd::available() && n % 4 == 0)
+            {
+                add_limb_simd(sum, x, n, q);
+                return;
+            }
+#endif
+            add_mod(sum, [x](std::size_t i) { return x[i]; }, n, q);
+        }
+
+        bool below(const std::uint64_t *x, std::size_t n, std::uint64_t q) noexcept
+        {
+#ifdef FHTO_SIMD
+            if (simd::available() && n % 4 == 0)
+            {
+                return below_simd(x, n, q);
+            }
+#endif
+            std::uint64_t bad = 0;
+            for (std::size_t i = 0; i < n; i++)
+            {
+                bad |= static_cast<std::uint64_t>(x[i] >= q);
+            }
+            return bad == 0;
+        }
+    } // namespace
+
+    bool add_seeded_record(const Context &context, const cuda::SumPlan &plan, const std::uint8_t *record, seal::Ciphertext &sum)
+    {
+        if (std::memcmp(record, plan.prefix.data(), plan.prefix.size()) != 0 ||
+            std::memcmp(record + plan.seed_offset - plan.seed_header.size(), plan.seed_header.data(), plan.seed_header.size()) != 0)
+        {
+            return false;
+        }
+        const std::size_t n = plan.n(), limbs = plan.limbs;
+        const cuda::RecordLayout layout = plan.layout();
+        thread_local std::vector<std::uint64_t> c0, a;
+        c0.resize(limbs * n);
+        a.resize(limbs * n);
+        for (std::size_t l = 0; l < limbs; l++)
+        {
+            const std::uint8_t *limb = record + plan.c0_offset + cuda::limb_offset(layout, n, static_cast<int>(l));
+            std::uint64_t *dst = c0.data() + l * n;
+            if (plan.bits[l])
+            {
+                unpack_limb(limb, n, plan.bits[l], dst);
+            }
+            else
+            {
+                for (std::size_t i = 0; i < n; i++)
+                {
+                    dst[i] = detail::get_le<std::uint64_t>(limb + 8 * i);
+                }
+            }
+            if (!below(dst, n, plan.primes[l].q))
+            {
+                return false;
+            }
+        }
+        Seed seed;
+        cuda::read_seed(layout, record, seed.data());
+        expand_uniform(context, seed, a.data());
+        for (std::size_t l = 0; l < limbs; l++)
+        {
+            add_limb(sum.data(0) + l * n, c0.data() + l * n, n, plan.primes[l].q);
+            add_limb(sum.data(1) + l * n, a.data() + l * n, n, plan.primes[l].q);
         }
         return true;
     }

@@ -3,6 +3,7 @@
 #include <cstddef>
 #include <cstdint>
 #include "context.h"
+#include "cuda/plan.h"
 #include "prng.h"
 #include "seal/seal.h"
 
@@ -22,6 +23,28 @@ namespace fhto
     */
     void encrypt_symmetric_seeded(
         const Context &context, const seal::Plaintext &plain, const Seed &bootstrap_seed, seal::Ciphertext &destination);
+
+    /**
+    Where the engine's secret-key encryption draws its private randomness (the bootstrap stream:
+    the public seed, then 6 noise bytes per coefficient). `seal` is SEAL's own Blake2xb stream,
+    so that SEAL, given the bootstrap seed, produces the same ciphertext; `aes_ctr` is the
+    AES-256-CTR keystream of that seed (csrc/noise.h), several times cheaper per byte. The public
+    seed and the expansion of `a` are SEAL's in both.
+
+    The default: SEAL's stream for a seeded (reproducible) encryption, so that its bytes are the
+    same on every machine, on the GPU path and in SEAL; AES-CTR for a random one where the CPU has
+    AES instructions. FHTO_NOISE=seal|aes forces one (aes only where available).
+    */
+    enum class NoiseSource
+    {
+        seal,
+        aes_ctr
+    };
+
+    NoiseSource noise_source(bool seeded) noexcept;
+
+    /** "seal" or "aes_ctr". */
+    const char *noise_source_name(NoiseSource source) noexcept;
 
     /** A fresh bootstrap seed from the operating system's randomness, as SEAL draws one. */
     Seed random_seed();
@@ -48,6 +71,13 @@ namespace fhto
     Returns false, leaving sum untouched, where try_load_seeded would.
     */
     bool try_add_seeded(const Context &context, const std::uint8_t *data, std::size_t size, seal::Ciphertext &sum);
+
+    /**
+    The same straight from a batch's record (packed or not, as `plan` describes this context's
+    records): no SEAL serialization is restored. Returns false, leaving sum untouched, if the
+    record's fixed bytes are not this context's or a c0 word is not below its prime.
+    */
+    bool add_seeded_record(const Context &context, const cuda::SumPlan &plan, const std::uint8_t *record, seal::Ciphertext &sum);
 } // namespace fhto
 
 namespace fhto

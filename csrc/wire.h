@@ -103,8 +103,7 @@ namespace fhto
         template <typename T>
         void store(std::size_t k, const T &ciphertext) const
         {
-            const auto size = static_cast<std::size_t>(header_.ciphertext_bytes);
-            std::uint8_t *dst = ciphertexts_ + k * size;
+            std::uint8_t *dst = record(k);
             if (layout_)
             {
                 std::uint8_t *scratch = scratch_bytes(layout_->seal_bytes);
@@ -113,9 +112,22 @@ namespace fhto
             }
             else
             {
-                save_exact(ciphertext, dst, size);
+                save_exact(ciphertext, dst, static_cast<std::size_t>(header_.ciphertext_bytes));
             }
-            detail::put_le<std::uint32_t>(checksums_ + 4 * k, crc32c(dst, size, position_check_start(header_checksum_, k)));
+            check(k);
+        }
+
+        /** Ciphertext k's slot (header.ciphertext_bytes), for a caller that writes the record itself, then check(k). */
+        std::uint8_t *record(std::size_t k) const noexcept
+        {
+            return ciphertexts_ + k * static_cast<std::size_t>(header_.ciphertext_bytes);
+        }
+
+        /** Records the checksum of ciphertext k's slot as written. */
+        void check(std::size_t k) const noexcept
+        {
+            const auto size = static_cast<std::size_t>(header_.ciphertext_bytes);
+            detail::put_le<std::uint32_t>(checksums_ + 4 * k, crc32c(record(k), size, position_check_start(header_checksum_, k)));
         }
 
         /** Writes the header (with its checksum); call after every store(). */
