@@ -2,9 +2,11 @@
 
 #include <atomic>
 #include <memory>
+#include <optional>
 #include "bytes.h"
 #include "checksum.h"
 #include "errors.h"
+#include "gpu_sum.h"
 #include "parallel.h"
 #include "symmetric.h"
 
@@ -91,6 +93,18 @@ namespace fhto
             added[k] = false;
         }
         const auto &evaluator = context_.evaluator();
+        // Secret-key batches are added straight from their records where this context's layout allows.
+        std::optional<cuda::SumPlan> plan;
+        if (!first && h.mode == Mode::symmetric)
+        {
+            try
+            {
+                plan = make_sum_plan(context_, h.packing);
+            }
+            catch (const ParameterError &)
+            {
+            }
+        }
         try
         {
             detail::parallel_for(count, threads_, [&](std::size_t k) {
@@ -103,6 +117,11 @@ namespace fhto
                 }
                 else
                 {
+                    if (plan && add_seeded_record(context_, *plan, batch.ciphertext(k), sum_[k]))
+                    {
+                        added[k] = true;
+                        return;
+                    }
                     std::size_t size = 0;
                     const std::uint8_t *data = seal_bytes(context_, batch, k, size);
                     if (!(h.mode == Mode::symmetric && try_add_seeded(context_, data, size, sum_[k])))
