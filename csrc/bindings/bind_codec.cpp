@@ -3,12 +3,14 @@
 #include <optional>
 #include <vector>
 #include "aggregate.h"
+#include "bytes.h"
 #include "checksum.h"
 #include "bindings/common.h"
 #include "decrypt.h"
 #include "encrypt.h"
 #include "errors.h"
 #include "prng.h"
+#include "noise.h"
 #include "symmetric.h"
 #include "wire.h"
 
@@ -177,6 +179,34 @@ namespace fhto
                 py::arg("context"), py::arg("trials"),
                 "Bit-for-bit comparison of the engine's PRNG, sampling, seeded encryption and loading with SEAL's.");
             m.attr("BLAKE2XB_BACKEND") = blake2xb_backend();
+            m.def(
+                "aes_ctr_stream",
+                [](const py::bytes &seed_bytes, std::size_t count) {
+                    const std::string bytes = seed_bytes;
+                    if (bytes.size() != 64)
+                    {
+                        throw ParameterError("an AES-CTR seed is 64 bytes");
+                    }
+                    if (!AesCtrStream::available())
+                    {
+                        throw ParameterError("this CPU has no AES instructions");
+                    }
+                    Seed seed;
+                    for (std::size_t i = 0; i < seed.size(); i++)
+                    {
+                        seed[i] = detail::get_le<std::uint64_t>(reinterpret_cast<const std::uint8_t *>(bytes.data()) + 8 * i);
+                    }
+                    AesCtrStream stream(seed);
+                    std::string out(count, '\0');
+                    stream.generate(reinterpret_cast<std::uint8_t *>(out.data()), count);
+                    return py::bytes(out);
+                },
+                py::arg("seed"), py::arg("count"),
+                "The first `count` bytes of the AES-256-CTR noise stream of a 64-byte seed (tests).");
+            m.def("aes_ctr_backend", &aes_ctr_backend, "The AES-CTR noise stream's path on this CPU.");
+            m.def(
+                "noise_source", [](bool seeded) { return noise_source_name(noise_source(seeded)); }, py::arg("seeded"),
+                "Where secret-key encryption draws its noise: 'aes_ctr' or 'seal' (SEAL's Blake2xb).");
 
             // Interoperability check: decrypt one ciphertext with nothing but SEAL's own API, from
             // SEAL's own serializations of the parameters, the secret key and the ciphertext.
