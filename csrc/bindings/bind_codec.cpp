@@ -72,6 +72,7 @@ namespace fhto
                     return crc32c(v.data, v.size, crc);
                 },
                 py::arg("data"), py::arg("crc") = 0, "CRC-32C of a bytes-like object (the wire format's checksum).");
+            m.def("crc32c_backend", &crc32c_backend, "The CRC-32C path on this CPU: hybrid512, vpclmul512, vpclmul256, sse42x8, sse42 or table.");
 
             m.def(
                 "encrypt",
