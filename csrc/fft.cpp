@@ -13,6 +13,25 @@ namespace fhto
 {
     namespace
     {
+        // The blocks of one butterfly, one at a time. Kept out of the AVX-512 functions: compiled
+        // there, GCC vectorises these loops into FMA instructions (vfmaddsub) even under
+        // -ffp-contract=off, and the doubles would no longer be SEAL's.
+        __attribute__((noinline)) void inverse_single_butterflies(cuda::Complex *values, const cuda::Complex *roots, std::uint64_t m) noexcept
+        {
+            for (std::uint64_t i = 0; i < m; i++)
+            {
+                cuda::fft_inverse_butterfly(values[2 * i], values[2 * i + 1], roots[i]);
+            }
+        }
+
+        __attribute__((noinline)) void forward_single_butterflies(cuda::Complex *values, const cuda::Complex *roots, std::uint64_t m) noexcept
+        {
+            for (std::uint64_t i = 0; i < m; i++)
+            {
+                cuda::fft_forward_butterfly(values[2 * i], values[2 * i + 1], roots[m + i]);
+            }
+        }
+
 #ifdef FHTO_FFT_AVX
         /** Two complex products d r (r the same for both): (d.re r.re - d.im r.im, d.im r.re + d.re r.im). */
         __attribute__((target("avx"))) inline __m256d cmul2(__m256d d, __m256d r_re, __m256d r_im) noexcept
@@ -89,20 +108,124 @@ namespace fhto
                 cuda::fft_forward_butterfly(values[2 * i], values[2 * i + 1], roots[m + i]);
             }
         }
+        /**
+        Four complex products d r (r the same for all) in a 512-bit register, with the same
+        roundings as cmul2: each lane's products, then re = a - b as a + (-b) (IEEE defines
+        subtraction so), im = a + b.
+        */
+        __attribute__((target("avx512f"))) inline __m512d cmul4(__m512d d, __m512d r_re, __m512d r_im) noexcept
+        {
+            const __m512i even_sign = _mm512_setr_epi64(
+                static_cast<long long>(0x8000000000000000ULL), 0, static_cast<long long>(0x8000000000000000ULL), 0,
+                static_cast<long long>(0x8000000000000000ULL), 0, static_cast<long long>(0x8000000000000000ULL), 0);
+            const __m512d swapped = _mm512_permute_pd(d, 0x55); // (d.im, d.re) in each pair
+            __m512d a = _mm512_mul_pd(d, r_re), b = _mm512_mul_pd(swapped, r_im);
+            // The compiler would fuse these products with the add below into an FMA (vfmaddsub),
+            // whatever -ffp-contract says: hide them from it so that each product is rounded.
+            __asm__("" : "+v"(a), "+v"(b));
+            return _mm512_add_pd(a, _mm512_castsi512_pd(_mm512_xor_si512(_mm512_castpd_si512(b), even_sign)));
+        }
+
+        /** The inverse FFT with blocks of 4 or more butterflies 4 at a time in 512-bit registers, then inverse_avx's last stage. */
+        __attribute__((target("avx,avx512f"))) void inverse_avx512(cuda::Complex *values, const cuda::EncodeTables &t) noexcept
+        {
+            const std::uint64_t n = std::uint64_t(1) << t.log_n;
+            double *v = reinterpret_cast<double *>(values);
+            std::uint64_t gap = 1, m = n >> 1;
+            inverse_single_butterflies(values, t.inv_roots + cuda::fft_inverse_root_offset(n, m), m);
+            m >>= 1;
+            gap <<= 1;
+            {
+                const cuda::Complex *roots = t.inv_roots + cuda::fft_inverse_root_offset(n, m);
+                for (std::uint64_t i = 0; i < m; i++)
+                {
+                    double *x = v + 2 * (2 * gap * i), *y = x + 2 * gap;
+                    const __m256d r_re = _mm256_set1_pd(roots[i].re), r_im = _mm256_set1_pd(roots[i].im);
+                    const __m256d u = _mm256_loadu_pd(x), w = _mm256_loadu_pd(y);
+                    _mm256_storeu_pd(x, _mm256_add_pd(u, w));
+                    _mm256_storeu_pd(y, cmul2(_mm256_sub_pd(u, w), r_re, r_im));
+                }
+                m >>= 1;
+                gap <<= 1;
+            }
+            for (; m > 1; m >>= 1, gap <<= 1)
+            {
+                const cuda::Complex *roots = t.inv_roots + cuda::fft_inverse_root_offset(n, m);
+                for (std::uint64_t i = 0; i < m; i++)
+                {
+                    double *x = v + 2 * (2 * gap * i), *y = x + 2 * gap;
+                    const __m512d r_re = _mm512_set1_pd(roots[i].re), r_im = _mm512_set1_pd(roots[i].im);
+                    for (std::uint64_t j = 0; j < gap; j += 4)
+                    {
+                        const __m512d u = _mm512_loadu_pd(x + 2 * j), w = _mm512_loadu_pd(y + 2 * j);
+                        _mm512_storeu_pd(x + 2 * j, _mm512_add_pd(u, w));
+                        _mm512_storeu_pd(y + 2 * j, cmul4(_mm512_sub_pd(u, w), r_re, r_im));
+                    }
+                }
+            }
+            const cuda::Complex scaled = cuda::cscale(t.inv_roots[cuda::fft_inverse_root_offset(n, 1)], t.fix);
+            const __m512d s_re = _mm512_set1_pd(scaled.re), s_im = _mm512_set1_pd(scaled.im), fix = _mm512_set1_pd(t.fix);
+            double *x = v, *y = v + 2 * gap;
+            for (std::uint64_t j = 0; j < gap; j += 4)
+            {
+                const __m512d u = _mm512_loadu_pd(x + 2 * j), w = _mm512_loadu_pd(y + 2 * j);
+                _mm512_storeu_pd(x + 2 * j, _mm512_mul_pd(_mm512_add_pd(u, w), fix));
+                _mm512_storeu_pd(y + 2 * j, cmul4(_mm512_sub_pd(u, w), s_re, s_im));
+            }
+            _mm256_zeroupper();
+        }
+
+        /** The forward FFT with blocks of 4 or more butterflies 4 at a time in 512-bit registers, then 2, then 1. */
+        __attribute__((target("avx,avx512f"))) void forward_avx512(cuda::Complex *values, int log_n, const cuda::Complex *roots) noexcept
+        {
+            const std::uint64_t n = std::uint64_t(1) << log_n;
+            double *v = reinterpret_cast<double *>(values);
+            std::uint64_t m = 1, gap = n >> 1;
+            for (; gap >= 4; m <<= 1, gap >>= 1)
+            {
+                for (std::uint64_t i = 0; i < m; i++)
+                {
+                    double *x = v + 2 * (2 * gap * i), *y = x + 2 * gap;
+                    const __m512d r_re = _mm512_set1_pd(roots[m + i].re), r_im = _mm512_set1_pd(roots[m + i].im);
+                    for (std::uint64_t j = 0; j < gap; j += 4)
+                    {
+                        const __m512d u = _mm512_loadu_pd(x + 2 * j);
+                        const __m512d w = cmul4(_mm512_loadu_pd(y + 2 * j), r_re, r_im);
+                        _mm512_storeu_pd(x + 2 * j, _mm512_add_pd(u, w));
+                        _mm512_storeu_pd(y + 2 * j, _mm512_sub_pd(u, w));
+                    }
+                }
+            }
+            for (std::uint64_t i = 0; i < m; i++) // blocks of two butterflies
+            {
+                double *x = v + 2 * (2 * gap * i), *y = x + 2 * gap;
+                const __m256d r_re = _mm256_set1_pd(roots[m + i].re), r_im = _mm256_set1_pd(roots[m + i].im);
+                const __m256d u = _mm256_loadu_pd(x);
+                const __m256d w = cmul2(_mm256_loadu_pd(y), r_re, r_im);
+                _mm256_storeu_pd(x, _mm256_add_pd(u, w));
+                _mm256_storeu_pd(y, _mm256_sub_pd(u, w));
+            }
+            m <<= 1;
+            _mm256_zeroupper();
+            forward_single_butterflies(values, roots, m);
+        }
 #endif
 
         struct Backend
         {
-            bool avx = false;
+            bool avx = false, avx512 = false;
             Backend()
             {
+                // FHTO_FFT=scalar|avx forces a slower path (the tests compare every path with SEAL).
                 const char *forced = std::getenv("FHTO_FFT");
-                if (forced && std::string(forced) == "scalar")
+                const std::string want = forced ? forced : "";
+                if (want == "scalar")
                 {
                     return;
                 }
 #ifdef FHTO_FFT_AVX
                 avx = __builtin_cpu_supports("avx");
+                avx512 = avx && want != "avx" && __builtin_cpu_supports("avx512f");
 #endif
             }
         };
@@ -117,6 +240,11 @@ namespace fhto
     void fft_inverse(cuda::Complex *values, const cuda::EncodeTables &tables) noexcept
     {
 #ifdef FHTO_FFT_AVX
+        if (backend().avx512 && tables.log_n >= 4)
+        {
+            inverse_avx512(values, tables);
+            return;
+        }
         if (backend().avx && tables.log_n >= 3)
         {
             inverse_avx(values, tables);
@@ -129,6 +257,11 @@ namespace fhto
     void fft_forward(cuda::Complex *values, int log_n, const cuda::Complex *roots) noexcept
     {
 #ifdef FHTO_FFT_AVX
+        if (backend().avx512 && log_n >= 4)
+        {
+            forward_avx512(values, log_n, roots);
+            return;
+        }
         if (backend().avx && log_n >= 3)
         {
             forward_avx(values, log_n, roots);
@@ -140,6 +273,6 @@ namespace fhto
 
     const char *fft_backend() noexcept
     {
-        return backend().avx ? "avx" : "scalar";
+        return backend().avx512 ? "avx512" : backend().avx ? "avx" : "scalar";
     }
 } // namespace fhto

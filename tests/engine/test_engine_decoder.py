@@ -27,7 +27,7 @@ np.save(sys.argv[1], np.concatenate(out))
 """
 
 
-@pytest.mark.parametrize("path", ["", "scalar"])
+@pytest.mark.parametrize("path", ["", "scalar", "avx"])
 def test_the_engines_decoder_gives_seals_doubles(tmp_path, path):
     files = {}
     for name, decrypt in (("engine", ""), ("seal", "seal")):
