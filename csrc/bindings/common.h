@@ -1,5 +1,9 @@
 #pragma once
 
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
+
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 #include <cstdint>
@@ -33,6 +37,12 @@ namespace fhto
         }
 
         /** A new bytes object of the given size whose contents the caller fills. */
+        /**
+        A new bytes object of `size` bytes for the engine to fill. A large one is fresh memory from
+        the system: its whole 2 MiB pages are asked to be backed by huge pages (Linux's
+        transparent huge pages, where enabled), so that filling it takes one page fault per 2 MiB
+        instead of one per 4 KiB (about 7 per ciphertext otherwise), as numpy does for its arrays.
+        */
         inline py::bytes new_bytes(std::size_t size, std::uint8_t *&data)
         {
             PyObject *obj = PyBytes_FromStringAndSize(nullptr, static_cast<Py_ssize_t>(size));
@@ -41,6 +51,15 @@ namespace fhto
                 throw py::error_already_set();
             }
             data = reinterpret_cast<std::uint8_t *>(PyBytes_AS_STRING(obj));
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+            constexpr std::uintptr_t huge = std::uintptr_t(1) << 21;
+            const std::uintptr_t begin = (reinterpret_cast<std::uintptr_t>(data) + huge - 1) & ~(huge - 1);
+            const std::uintptr_t end = (reinterpret_cast<std::uintptr_t>(data) + size) & ~(huge - 1);
+            if (end > begin)
+            {
+                madvise(reinterpret_cast<void *>(begin), end - begin, MADV_HUGEPAGE); // advice only: failure is harmless
+            }
+#endif
             return py::reinterpret_steal<py::bytes>(obj);
         }
 
