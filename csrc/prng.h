@@ -16,16 +16,17 @@ namespace fhto
     key = the seed), counter 0, 1, ... Blake2xb's 64 output blocks per refill are independent
     BLAKE2b compressions that differ only in their node offset, so they are computed several at
     a time in SIMD lanes (8 with AVX-512, 4 with AVX2; one at a time otherwise), chosen at run
-    time. The stream is what SEAL expands a seeded ciphertext from, so it must match exactly;
-    the tests compare it with SEAL's own PRNG.
+    time. The root's first block (the seed as key) is compressed once per stream; a read that
+    spans several refills computes their roots together in the same lanes and writes whole blocks
+    straight to the caller's buffer. The stream is what SEAL expands a seeded ciphertext from, so
+    it must match exactly; the tests compare it with SEAL's own PRNG.
     */
     class Blake2xbStream
     {
     public:
         static constexpr std::size_t kBlockBytes = 4096;
 
-        explicit Blake2xbStream(const Seed &seed) noexcept : seed_(seed)
-        {}
+        explicit Blake2xbStream(const Seed &seed) noexcept;
 
         /** Appends the next `count` bytes of the stream to out. Never throws. */
         void generate(std::uint8_t *out, std::size_t count) noexcept;
@@ -44,9 +45,7 @@ namespace fhto
         }
 
     private:
-        void refill() noexcept;
-
-        Seed seed_;
+        std::uint64_t chain_[8]; ///< the root's state after its first block (the seed as key)
         std::uint64_t counter_ = 0;
         alignas(64) std::uint8_t buffer_[kBlockBytes];
         std::size_t head_ = kBlockBytes;
