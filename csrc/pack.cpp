@@ -1,7 +1,15 @@
 #include "pack.h"
 
+#include <cstdlib>
 #include <cstring>
+#include <string>
 #include "bytes.h"
+
+#if (defined(__x86_64__) || defined(_M_X64)) && (defined(__GNUC__) || defined(__clang__)) && \
+    defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#define FHTO_PACK_VBMI 1
+#include <immintrin.h>
+#endif
 
 namespace fhto
 {
@@ -41,9 +49,89 @@ namespace fhto
 #endif
         }
 
+#ifdef FHTO_PACK_VBMI
+        /**
+        Whole-byte widths (1 to 7 bytes) 8 words at a time with AVX-512 VBMI: one byte permutation
+        gathers the 8 words' low bytes into 8 * width bytes (packing) or spreads them back into 8
+        words (unpacking), with masked loads and stores that touch exactly those bytes.
+        */
+        __attribute__((target("avx512f,avx512bw,avx512vbmi"))) void pack_bytes_vbmi(
+            const std::uint8_t *in, std::size_t count, std::size_t width, std::uint8_t *out) noexcept
+        {
+            alignas(64) std::uint8_t index[64] = {};
+            for (std::size_t j = 0; j < 8 * width; j++)
+            {
+                index[j] = static_cast<std::uint8_t>(8 * (j / width) + j % width);
+            }
+            const __m512i gather = _mm512_load_si512(index);
+            const __mmask64 keep = (~0ULL) >> (64 - 8 * width);
+            std::size_t i = 0;
+            for (; i + 8 <= count; i += 8)
+            {
+                _mm512_mask_storeu_epi8(out + width * i, keep, _mm512_permutexvar_epi8(gather, _mm512_loadu_si512(in + 8 * i)));
+            }
+            for (; i < count; i++)
+            {
+                std::memcpy(out + width * i, in + 8 * i, width);
+            }
+        }
+
+        __attribute__((target("avx512f,avx512bw,avx512vbmi"))) void unpack_bytes_vbmi(
+            const std::uint8_t *in, std::size_t count, std::size_t width, std::uint8_t *out) noexcept
+        {
+            alignas(64) std::uint8_t index[64] = {};
+            std::uint64_t spread = 0;
+            for (std::size_t j = 0; j < 64; j++)
+            {
+                if (j % 8 < width)
+                {
+                    index[j] = static_cast<std::uint8_t>(width * (j / 8) + j % 8);
+                    spread |= 1ULL << j;
+                }
+            }
+            const __m512i scatter = _mm512_load_si512(index);
+            const __mmask64 read = (~0ULL) >> (64 - 8 * width);
+            std::size_t i = 0;
+            for (; i + 8 <= count; i += 8)
+            {
+                const __m512i bytes = _mm512_maskz_loadu_epi8(read, in + width * i);
+                _mm512_storeu_si512(out + 8 * i, _mm512_maskz_permutexvar_epi8(spread, scatter, bytes));
+            }
+            for (; i < count; i++)
+            {
+                std::uint64_t word = 0;
+                std::memcpy(&word, in + width * i, width);
+                std::memcpy(out + 8 * i, &word, 8);
+            }
+        }
+#endif
+
+        /** Whether whole-byte widths use the VBMI loops (FHTO_PACK=scalar forces the scalar ones). */
+        bool vbmi() noexcept
+        {
+#ifdef FHTO_PACK_VBMI
+            static const bool yes = [] {
+                const char *forced = std::getenv("FHTO_PACK");
+                return !(forced && std::string(forced) == "scalar") && __builtin_cpu_supports("avx512f") &&
+                       __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vbmi");
+            }();
+            return yes;
+#else
+            return false;
+#endif
+        }
+
         // Packs `count` 64-bit words of `bits` significant bits each, 64 output bits at a time.
         void pack_words(const std::uint8_t *in, std::size_t count, int bits, std::uint8_t *&out) noexcept
         {
+#ifdef FHTO_PACK_VBMI
+            if (bits % 8 == 0 && vbmi())
+            {
+                pack_bytes_vbmi(in, count, static_cast<std::size_t>(bits) / 8, out);
+                out += static_cast<std::size_t>(bits) / 8 * count;
+                return;
+            }
+#endif
             if (bits % 8 == 0 && count > 0)
             {
                 // Whole bytes per coefficient: overlapping 8-byte stores, each word's high bytes
@@ -91,6 +179,14 @@ namespace fhto
         // Inverse of pack_words; reads exactly the (count * bits + 7) / 8 bytes pack_words wrote.
         void unpack_words(const std::uint8_t *&in, std::size_t count, int bits, std::uint8_t *out) noexcept
         {
+#ifdef FHTO_PACK_VBMI
+            if (bits % 8 == 0 && vbmi())
+            {
+                unpack_bytes_vbmi(in, count, static_cast<std::size_t>(bits) / 8, out);
+                in += static_cast<std::size_t>(bits) / 8 * count;
+                return;
+            }
+#endif
             const std::uint64_t mask = (std::uint64_t(1) << bits) - 1;
             if (bits % 8 == 0 && count > 0)
             {

@@ -1,7 +1,10 @@
 """The documented wire format, and that its ciphertexts are plain SEAL ciphertexts."""
 from __future__ import annotations
 
+import os
 import struct
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -229,3 +232,29 @@ def test_whole_byte_packing_stays_inside_each_limb(n, bits, rng):
     for mode in ("public_key", "symmetric"):
         batch = keys.encrypt(x, mode=mode, threads=4)
         assert np.max(np.abs(keys.decrypt(batch) - x)) <= keys.error_bound(1, mode, max_abs=1.0)
+
+
+PACK_CODE = """
+import hashlib, numpy as np, fhto_native as fh
+rng = np.random.default_rng(2)
+digest = hashlib.sha256()
+for preset in ("aggregation", "compact", "conservative", "threshold"):
+    keys = fh.KeySet.generate(preset, seed=3)
+    x = rng.uniform(-1, 1, 4 * keys.values_per_ciphertext + 9)  # 5 ciphertexts: the engine's record paths
+    batch = keys.encrypt(x, packed=True, seed=4, parties=2)
+    total = keys.sum([batch, keys.encrypt(x, packed=True, seed=5, parties=2)])
+    assert np.abs(keys.decrypt(batch) - x).max() <= keys.error_bound(1, max_abs=1.0)
+    digest.update(batch.to_bytes() + total.to_bytes()[80 + 4 * 5:] + keys.decrypt(total).tobytes())
+print(digest.hexdigest())
+"""
+
+
+def test_packing_paths_write_and_read_the_same_bytes():
+    """The whole-byte widths' AVX-512 VBMI loops and the scalar ones (FHTO_PACK=scalar): the same
+    packed records, sums and decrypted values on every preset."""
+    digests = [
+        subprocess.run([sys.executable, "-c", PACK_CODE], env=dict(os.environ, FHTO_PACK=path), check=True,
+                       capture_output=True, text=True).stdout.strip()
+        for path in ("", "scalar")
+    ]
+    assert len(digests[0]) == 64 and digests[0] == digests[1]
