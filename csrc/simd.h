@@ -1,9 +1,9 @@
 #pragma once
 
-// Vector building blocks for the engine's modular arithmetic on x86-64: 64-bit lanes, four to a
-// 256-bit register with AVX-512VL/DQ instructions (vpmullq, vpminuq) on ymm. The 256-bit width is
-// deliberate: on this project's CPUs 512-bit multiplies slow the surrounding code more than they
-// save (see ntt.cpp). Every function here computes exactly what its scalar twin in
+// Vector building blocks for the engine's modular arithmetic on x86-64 outside the NTT: 64-bit
+// lanes, four to a 256-bit register with AVX-512VL/DQ instructions (vpmullq, vpminuq) on ymm, for
+// the one-pass loops over a limb (c0 of an encryption, m of a decryption, sums, the reduction of
+// sampled words). Every function here computes exactly what its scalar twin in
 // csrc/cuda/arith.cuh computes, lane by lane. Callers check simd::available() at run time; the
 // library itself is compiled without -m flags.
 

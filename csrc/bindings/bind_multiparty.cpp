@@ -182,7 +182,7 @@ namespace fhto
                 },
                 py::arg("context"), py::arg("trials"),
                 "Bit-for-bit comparison of the engine's NTT with SEAL's on random polynomials.");
-            m.def("ntt_backend", &ntt_backend, "The engine's NTT path on this CPU: avx512 or scalar.");
+            m.def("ntt_backend", &ntt_backend, "The engine's NTT path on this CPU: avx512, avx512vl or scalar.");
             m.def("cuda_compiled", &cuda::compiled, "Whether this build has the CUDA path.");
             m.def("cuda_device_count", &cuda::device_count, "Usable CUDA devices now (0 without a GPU or driver).");
             m.def("cuda_device_name", &cuda::device_name);
