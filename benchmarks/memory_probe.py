@@ -1,13 +1,14 @@
 """Peak-memory probes, each run in a fresh process so earlier allocations cannot hide a peak.
 
     python benchmarks/memory_probe.py encrypt --values 25557032 [--preset compact]
-    python benchmarks/memory_probe.py server  --values 25557032 --uploads 100 [--preset compact]
+    python benchmarks/memory_probe.py server  --values 25557032 --uploads 100 [--preset compact] [--fresh-buffers]
 
 ``encrypt``: peak resident memory while one hospital encrypts its update, above what the
 process held before (the input already in memory); target: the ciphertexts plus a small constant.
-``server``: peak while an Accumulator sums ``--uploads`` uploads that arrive one at a time as
-bytes (read from a file, as from a socket); target: about three uploads' worth (the running
-sum, which holds full ciphertexts and so two uploads' worth, plus the upload being read).
+``server``: peak while an Accumulator sums ``--uploads`` uploads that arrive one at a time
+(read from a file, as from a socket, into one reused receive buffer; ``--fresh-buffers`` reads
+each into new memory instead); target: about three uploads' worth (the running sum, which holds
+full ciphertexts and so two uploads' worth, plus the upload being read).
 Prints one JSON object. Linux only: it resets and reads the kernel's peak-RSS counter.
 """
 from __future__ import annotations
@@ -75,11 +76,20 @@ def probe_server(args: argparse.Namespace) -> dict:
         acc = fh.Accumulator(server)
         base = _reset_peak()
         t = time.perf_counter()
-        for _ in range(args.uploads):
-            with open(path, "rb") as f:
-                data = f.read()  # one upload arrives
-            acc.add(data)
-            del data
+        if args.fresh_buffers:
+            for _ in range(args.uploads):
+                with open(path, "rb") as f:
+                    data = f.read()  # one upload arrives in new memory
+                acc.add(data)
+                del data
+        else:
+            buffer = bytearray(upload_bytes)  # one receive buffer, reused for every upload
+            for _ in range(args.uploads):
+                with open(path, "rb") as f:
+                    if f.readinto(buffer) != upload_bytes:
+                        raise RuntimeError("short read")
+                acc.add(buffer)
+            del buffer
         seconds = time.perf_counter() - t
         peak = _status("VmHWM") - base
         total = acc.result()
@@ -94,6 +104,7 @@ def probe_server(args: argparse.Namespace) -> dict:
         "peak_in_uploads": round(peak / upload_bytes, 3),
         "seconds": round(seconds, 3),
         "seconds_per_upload": round(seconds / args.uploads, 4),
+        "receive": "new bytes per upload" if args.fresh_buffers else "one reused buffer",
         "first_values_of_mean": [round(float(v), 6) for v in check],
     }
 
@@ -104,6 +115,8 @@ def main() -> None:
     parser.add_argument("--values", type=int, default=1_000_000)
     parser.add_argument("--uploads", type=int, default=100)
     parser.add_argument("--preset", default="compact", choices=sorted(fh.PRESETS))
+    parser.add_argument("--fresh-buffers", action="store_true",
+                        help="server: read each upload into new memory (f.read) instead of one reused buffer")
     args = parser.parse_args()
     result = probe_encrypt(args) if args.probe == "encrypt" else probe_server(args)
     result["preset"] = args.preset
