@@ -459,7 +459,7 @@ namespace fhto
             {
                 seal::Ciphertext ct(pool);
                 const Seed bootstrap = options.seed ? derive_seed(SeedPurpose::encrypt, *options.seed, k) : random_seed();
-                encrypt_symmetric_seeded(context, plain, bootstrap, ct);
+                encrypt_symmetric_seeded(context, plain, bootstrap, ct, noise_source(options.seed.has_value()));
                 writer.store(k, ct);
             }
             else if (options.seed)

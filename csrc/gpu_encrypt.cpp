@@ -70,7 +70,7 @@ namespace fhto
         seal::Plaintext zero;
         context.encoder().encode(0.0, context.scale(), zero);
         seal::Ciphertext ct;
-        encrypt_symmetric_seeded(context, zero, Seed{}, ct);
+        encrypt_symmetric_seeded(context, zero, Seed{}, ct, NoiseSource::seal);
         std::vector<std::uint8_t> seal_bytes(t->total_bytes);
         ct.save(reinterpret_cast<seal::seal_byte *>(seal_bytes.data()), seal_bytes.size(), seal::compr_mode_type::none);
         plan.c0_offset = t->prefix.size();

@@ -175,7 +175,8 @@ namespace fhto
     }
 
     void encrypt_symmetric_seeded(
-        const Context &context, const seal::Plaintext &plain, const Seed &bootstrap_seed, seal::Ciphertext &destination)
+        const Context &context, const seal::Plaintext &plain, const Seed &bootstrap_seed, seal::Ciphertext &destination,
+        NoiseSource source)
     {
         const seal::SecretKey &secret_key = context.secret_key();
         const auto &seal_context = context.seal_context();
@@ -191,21 +192,29 @@ namespace fhto
         std::uint64_t *c0 = destination.data(0);
         std::uint64_t *c1 = destination.data(1);
 
-        Blake2xbStream bootstrap(bootstrap_seed);
+        // The bootstrap stream: the public seed, then centered binomial noise, 6 bytes per coefficient.
         Seed public_seed;
-        bootstrap.generate(reinterpret_cast<std::uint8_t *>(public_seed.data()), sizeof(public_seed));
+        thread_local std::vector<std::uint8_t> bytes;
+        bytes.resize(6 * n);
+        if (source == NoiseSource::aes_ctr)
+        {
+            AesCtrStream bootstrap(bootstrap_seed);
+            bootstrap.generate(reinterpret_cast<std::uint8_t *>(public_seed.data()), sizeof(public_seed));
+            bootstrap.generate(bytes.data(), bytes.size());
+        }
+        else
+        {
+            Blake2xbStream bootstrap(bootstrap_seed);
+            bootstrap.generate(reinterpret_cast<std::uint8_t *>(public_seed.data()), sizeof(public_seed));
+            bootstrap.generate(bytes.data(), bytes.size());
+        }
         for (auto &w : public_seed)
         {
             w = detail::get_le<std::uint64_t>(reinterpret_cast<const std::uint8_t *>(&w));
         }
         expand_uniform(context, public_seed, c1);
-
-        // Centered binomial noise, consumed from the bootstrap stream 6 bytes per coefficient.
         thread_local std::vector<std::uint64_t> noise;
         noise.resize(limbs * n);
-        thread_local std::vector<std::uint8_t> bytes;
-        bytes.resize(6 * n);
-        bootstrap.generate(bytes.data(), bytes.size());
         for (std::size_t i = 0; i < n; i++)
         {
             std::uint8_t *x = bytes.data() + 6 * i;
@@ -500,7 +509,7 @@ namespace fhto
                 std::stringstream expected, actual;
                 seal_encryptor.encrypt_symmetric(plain).save(expected, seal::compr_mode_type::none);
                 seal::Ciphertext ct;
-                encrypt_symmetric_seeded(context, plain, seed, ct);
+                encrypt_symmetric_seeded(context, plain, seed, ct, NoiseSource::seal);
                 ct.save(actual, seal::compr_mode_type::none);
                 if (expected.str() != actual.str())
                 {

@@ -10,21 +10,6 @@
 namespace fhto
 {
     /**
-    Seeded secret-key encryption, the same algorithm as SEAL's Encryptor::encrypt_symmetric for
-    CKKS, bit for bit, with the PRNG computed by Blake2xbStream:
-
-      bootstrap stream B = Blake2xb(bootstrap_seed); public seed = first 64 bytes of B;
-      c1 = SEAL's uniform sampling from Blake2xb(public seed), read in NTT form;
-      e  = SEAL's centered binomial noise from the rest of B, then NTT;
-      c0 = -(c1 * s + e) + m;  c1 is replaced by the seed marker and the public seed.
-
-    Given the same bootstrap seed, SEAL produces the same ciphertext (the tests check this).
-    @throws SecretKeyRequiredError on a public context
-    */
-    void encrypt_symmetric_seeded(
-        const Context &context, const seal::Plaintext &plain, const Seed &bootstrap_seed, seal::Ciphertext &destination);
-
-    /**
     Where the engine's secret-key encryption draws its private randomness (the bootstrap stream:
     the public seed, then 6 noise bytes per coefficient). `seal` is SEAL's own Blake2xb stream,
     so that SEAL, given the bootstrap seed, produces the same ciphertext; `aes_ctr` is the
@@ -45,6 +30,24 @@ namespace fhto
 
     /** "seal" or "aes_ctr". */
     const char *noise_source_name(NoiseSource source) noexcept;
+
+    /**
+    Seeded secret-key encryption, the same algorithm as SEAL's Encryptor::encrypt_symmetric for
+    CKKS, bit for bit, with the PRNG computed by Blake2xbStream (with NoiseSource::aes_ctr the
+    bootstrap stream B is AesCtrStream(bootstrap_seed) instead; see NoiseSource above):
+
+      bootstrap stream B = Blake2xb(bootstrap_seed); public seed = first 64 bytes of B;
+      c1 = SEAL's uniform sampling from Blake2xb(public seed), read in NTT form;
+      e  = SEAL's centered binomial noise from the rest of B, then NTT;
+      c0 = -(c1 * s + e) + m;  c1 is replaced by the seed marker and the public seed.
+
+    Given the same bootstrap seed and NoiseSource::seal, SEAL produces the same ciphertext (the
+    tests check this).
+    @throws SecretKeyRequiredError on a public context
+    */
+    void encrypt_symmetric_seeded(
+        const Context &context, const seal::Plaintext &plain, const Seed &bootstrap_seed, seal::Ciphertext &destination,
+        NoiseSource source);
 
     /** A fresh bootstrap seed from the operating system's randomness, as SEAL draws one. */
     Seed random_seed();
