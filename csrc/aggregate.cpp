@@ -2,11 +2,10 @@
 
 #include <atomic>
 #include <memory>
-#include <optional>
 #include "bytes.h"
 #include "checksum.h"
 #include "errors.h"
-#include "gpu_sum.h"
+#include "plans.h"
 #include "parallel.h"
 #include "symmetric.h"
 
@@ -94,12 +93,12 @@ namespace fhto
         }
         const auto &evaluator = context_.evaluator();
         // Secret-key batches are added straight from their records where this context's layout allows.
-        std::optional<cuda::SumPlan> plan;
+        const cuda::SumPlan *plan = nullptr;
         if (!first && h.mode == Mode::symmetric)
         {
             try
             {
-                plan = make_sum_plan(context_, h.packing);
+                plan = &context_.plans().sum(context_, h.packing);
             }
             catch (const ParameterError &)
             {

@@ -3,11 +3,13 @@
 #include <atomic>
 #include <cmath>
 #include <cstring>
+#include <memory>
 #include <optional>
 #include <vector>
 #include "bytes.h"
 #include "checksum.h"
 #include "errors.h"
+#include "plans.h"
 #include "prng.h"
 #include "seal/util/hash.h"
 
@@ -129,6 +131,7 @@ namespace fhto
         std::optional<PackLayout> seeded_layout;
         std::optional<PackLayout> full_layout;
         std::optional<SeededTemplate> seeded_template;
+        std::unique_ptr<Plans> plans = std::make_unique<Plans>();
 
         State(
             const Params &p, const seal::EncryptionParameters &sp, const seal::SEALContext &ctx,
@@ -584,6 +587,11 @@ namespace fhto
             return layout ? layout->packed_bytes : 0;
         }
         return mode == Mode::symmetric ? s_->seeded_bytes : s_->full_bytes;
+    }
+
+    Plans &Context::plans() const noexcept
+    {
+        return *s_->plans;
     }
 
     const SeededTemplate *Context::seeded_template() const noexcept

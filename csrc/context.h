@@ -37,6 +37,8 @@ namespace fhto
         std::size_t total_bytes = 0;
     };
 
+    class Plans;
+
     /** "symmetric", "public_key" or "sum". */
     const char *mode_name(Mode mode) noexcept;
 
@@ -152,6 +154,9 @@ namespace fhto
 
         /** Layout of the bit-packed form of a ciphertext in `mode`, or nullptr if unsupported. */
         const PackLayout *pack_layout(Mode mode) const noexcept;
+
+        /** The engine's tables and record plans for this key set, built on first use (csrc/plans.h). */
+        Plans &plans() const noexcept;
 
         /** SEAL's own serialization of the encryption parameters. */
         std::string seal_parameters_bytes() const;

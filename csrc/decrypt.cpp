@@ -16,6 +16,7 @@
 #include "gpu_decrypt.h"
 #include "ntt.h"
 #include "pack.h"
+#include "plans.h"
 #include "parallel.h"
 #include "simd.h"
 #include "symmetric.h"
@@ -125,7 +126,7 @@ namespace fhto
         */
         struct EngineDecoder
         {
-            cuda::DecryptPlan plan;
+            const cuda::DecryptPlan &plan;
             cuda::RecordLayout layout;
 
             /**
@@ -225,16 +226,18 @@ namespace fhto
         /** The engine's decoder for a batch, or none (FHTO_DECRYPT=seal, or a layout it does not know). */
         std::optional<EngineDecoder> engine_decoder(const Context &context, const BatchView &batch)
         {
-            const char *forced = std::getenv("FHTO_DECRYPT");
-            if ((forced && std::string(forced) == "seal") || batch.header.ciphertext_count < kEngineMinCiphertexts)
+            static const bool seal_forced = [] {
+                const char *forced = std::getenv("FHTO_DECRYPT");
+                return forced && std::string(forced) == "seal";
+            }();
+            if (seal_forced)
             {
                 return std::nullopt;
             }
             try
             {
-                EngineDecoder decoder{ make_decrypt_plan(context, batch.header.mode, batch.header.packing), {} };
-                decoder.layout = decoder.plan.layout();
-                return decoder;
+                const cuda::DecryptPlan &plan = context.plans().decrypt(context, batch.header.mode, batch.header.packing);
+                return EngineDecoder{ plan, plan.layout() };
             }
             catch (const ParameterError &)
             {

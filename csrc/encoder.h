@@ -46,10 +46,4 @@ namespace fhto
 
     /** Whether encryption uses the engine's encoder (FHTO_ENCODE=seal: SEAL's). */
     bool engine_encoder_enabled() noexcept;
-
-    /**
-    The engine's encoder and decoder build their tables per call (tens of microseconds); below this
-    many ciphertexts SEAL's, whose tables the context keeps, is faster. Both give the same bytes.
-    */
-    constexpr std::size_t kEngineMinCiphertexts = 4;
 } // namespace fhto

@@ -17,6 +17,7 @@
 #include "noise.h"
 #include "ntt.h"
 #include "pack.h"
+#include "plans.h"
 #include "parallel.h"
 #include "prng.h"
 #include "simd.h"
@@ -230,8 +231,9 @@ namespace fhto
         class RecordEncryptor
         {
         public:
-            RecordEncryptor(const Context &context, Packing packing, const EncoderTables &tables)
-                : context_(context), tables_(tables), plan_(make_encrypt_plan(context, packing)), layout_(plan_.layout())
+            RecordEncryptor(const Context &context, Packing packing)
+                : context_(context), tables_(context.plans().encoder(context)),
+                  plan_(context.plans().encrypt(context, packing)), layout_(plan_.layout())
             {}
 
             template <typename T>
@@ -301,7 +303,7 @@ namespace fhto
         private:
             const Context &context_;
             const EncoderTables &tables_;
-            cuda::EncryptPlan plan_;
+            const cuda::EncryptPlan &plan_;
             cuda::RecordLayout layout_;
         };
     } // namespace
@@ -393,21 +395,29 @@ namespace fhto
 
         // The engine's encoder (csrc/encoder.h: SEAL's algorithm and doubles, the engine's NTT), or
         // SEAL's own with FHTO_ENCODE=seal; the tests compare the two byte for byte.
-        std::optional<EncoderTables> tables;
-        if (engine_encoder_enabled() && h.ciphertext_count >= kEngineMinCiphertexts)
-        {
-            tables = encoder_tables(context);
-        }
+        // The context keeps the tables (csrc/plans.h), so even one ciphertext takes the engine's path.
+        const EncoderTables *tables = engine_encoder_enabled() ? &context.plans().encoder(context) : nullptr;
         const auto &seal_context = context.seal_context();
         const std::size_t limbs = seal_context.first_context_data()->parms().coeff_modulus().size();
 
+        std::optional<RecordEncryptor> engine;
         if (tables && symmetric)
         {
-            const RecordEncryptor engine(context, options.packing, *tables);
+            try
+            {
+                engine.emplace(context, options.packing);
+            }
+            catch (const ParameterError &)
+            {
+                // A record layout the engine does not write: SEAL's serialization below.
+            }
+        }
+        if (engine)
+        {
             const NoiseSource source = noise_source(options.seed.has_value());
             detail::parallel_for(static_cast<std::size_t>(h.ciphertext_count), threads, [&](std::size_t k) {
                 const Seed bootstrap = options.seed ? derive_seed(SeedPurpose::encrypt, *options.seed, k) : random_seed();
-                engine.encrypt(values, count, k, weight, bootstrap, source, writer.record(k));
+                engine->encrypt(values, count, k, weight, bootstrap, source, writer.record(k));
                 writer.check(k);
             });
             writer.finish();

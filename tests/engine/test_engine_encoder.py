@@ -21,7 +21,7 @@ for preset in ("aggregation", "compact", "conservative", "threshold"):
         for mode in ("symmetric", "public_key"):
             for packed in (False, True):
                 scale = 0.9 * keys.max_abs_value(2, mode) if dtype == np.float64 else 1.0
-                x = (rng.uniform(-1, 1, 3 * n + 5) * scale / 1.5).astype(dtype)  # 4 ciphertexts: the engine encodes
+                x = (rng.uniform(-1, 1, 3 * n + 5) * scale / 1.5).astype(dtype)  # 4 ciphertexts
                 digest.update(keys.encrypt(x, mode=mode, packed=packed, weight=1.5, parties=2, seed=11).to_bytes())
 print(digest.hexdigest())
 """
