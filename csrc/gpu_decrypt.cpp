@@ -13,6 +13,7 @@
 #include "encoder.h"
 #include "errors.h"
 #include "parallel.h"
+#include "plans.h"
 #include "seal/util/croots.h"
 #include "seal/util/rns.h"
 #include "seal/util/uintarith.h"
@@ -249,15 +250,16 @@ namespace fhto
                 "output holds " + std::to_string(out_count) + " values; the batch has " + std::to_string(batch.header.value_count));
         }
         threads = threads == 0 ? detail::default_threads() : threads;
-        cuda::DecryptPlan plan;
+        const cuda::DecryptPlan *found = nullptr;
         try
         {
-            plan = make_decrypt_plan(context, batch.header.mode, batch.header.packing);
+            found = &context.plans().decrypt(context, batch.header.mode, batch.header.packing);
         }
         catch (const ParameterError &)
         {
             return false;
         }
+        const cuda::DecryptPlan &plan = *found;
         const cuda::SumInput input{ batch.ciphertexts, batch.checksums, batch.header_checksum };
         const std::uint64_t cts = batch.header.ciphertext_count;
         const cuda::SumProblem problem =

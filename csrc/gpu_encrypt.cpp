@@ -11,6 +11,7 @@
 #include "encoder.h"
 #include "errors.h"
 #include "parallel.h"
+#include "plans.h"
 #include "prng.h"
 #include "seal/util/croots.h"
 #include "seal/util/uintarith.h"
@@ -211,7 +212,7 @@ namespace fhto
         {
             check_values(context, values, count, options);
         }
-        const cuda::EncryptPlan plan = make_encrypt_plan(context, options.packing);
+        const cuda::EncryptPlan &plan = context.plans().encrypt(context, options.packing);
 
         const BatchHeader h = encryption_header(context, count, options);
         std::uint8_t image[kBatchHeaderBytes];

@@ -10,6 +10,7 @@
 #include "encoder.h"
 #include "errors.h"
 #include "parallel.h"
+#include "plans.h"
 
 namespace fhto
 {
@@ -208,15 +209,16 @@ namespace fhto
                 return std::nullopt;
             }
         }
-        cuda::SumPlan plan;
+        const cuda::SumPlan *found = nullptr;
         try
         {
-            plan = make_sum_plan(context, packing);
+            found = &context.plans().sum(context, packing);
         }
         catch (const ParameterError &)
         {
             return std::nullopt;
         }
+        const cuda::SumPlan &plan = *found;
         std::vector<cuda::SumInput> inputs;
         for (const auto &v : views)
         {
