@@ -5,6 +5,7 @@
 #include <cstring>
 #include <string>
 #include <utility>
+#include "dispatch.h"
 
 #if (defined(__x86_64__) || defined(_M_X64)) && (defined(__GNUC__) || defined(__clang__))
 #define FHTO_HAVE_X86_CRC 1
@@ -569,8 +570,7 @@ namespace fhto
             Backend()
             {
                 // FHTO_CRC=<one of kPaths> forces a path (the tests compare every path with a reference).
-                const char *forced = std::getenv("FHTO_CRC");
-                const std::string want = forced ? forced : "";
+                const std::string want = detail::forced_path("FHTO_CRC");
                 std::size_t start = 0;
                 while (start < kPathCount && want != kPaths[start])
                 {

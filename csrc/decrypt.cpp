@@ -10,6 +10,7 @@
 #include "cuda/decode.cuh"
 #include "bytes.h"
 #include "cuda/encrypt.cuh"
+#include "dispatch.h"
 #include "errors.h"
 #include "fft.h"
 #include "encoder.h"
@@ -227,8 +228,7 @@ namespace fhto
         std::optional<EngineDecoder> engine_decoder(const Context &context, const BatchView &batch)
         {
             static const bool seal_forced = [] {
-                const char *forced = std::getenv("FHTO_DECRYPT");
-                return forced && std::string(forced) == "seal";
+                return detail::forced_path("FHTO_DECRYPT") == "seal";
             }();
             if (seal_forced)
             {

@@ -3,6 +3,7 @@
 #include <complex>
 #include <cstdlib>
 #include <string>
+#include "dispatch.h"
 #include "fft.h"
 #include "ntt.h"
 #include "seal/util/croots.h"
@@ -77,8 +78,7 @@ namespace fhto
         {
 #ifdef FHTO_ENCODE_AVX512
             static const bool yes = [] {
-                const char *forced = std::getenv("FHTO_ENCODE");
-                return !(forced && std::string(forced) == "scalar") && __builtin_cpu_supports("avx512f") &&
+                return detail::forced_path("FHTO_ENCODE") != "scalar" && __builtin_cpu_supports("avx512f") &&
                        __builtin_cpu_supports("avx512dq");
             }();
             return yes;
@@ -175,8 +175,7 @@ namespace fhto
     bool engine_encoder_enabled() noexcept
     {
         static const bool enabled = [] {
-            const char *forced = std::getenv("FHTO_ENCODE");
-            return !(forced && std::string(forced) == "seal");
+            return detail::forced_path("FHTO_ENCODE") != "seal";
         }();
         return enabled;
     }

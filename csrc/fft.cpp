@@ -3,6 +3,7 @@
 #include <cstdlib>
 #include <string>
 #include "cuda/decode.cuh"
+#include "dispatch.h"
 
 #if (defined(__x86_64__) || defined(_M_X64)) && (defined(__GNUC__) || defined(__clang__))
 #define FHTO_FFT_AVX 1
@@ -217,8 +218,7 @@ namespace fhto
             Backend()
             {
                 // FHTO_FFT=scalar|avx forces a slower path (the tests compare every path with SEAL).
-                const char *forced = std::getenv("FHTO_FFT");
-                const std::string want = forced ? forced : "";
+                const std::string want = detail::forced_path("FHTO_FFT");
                 if (want == "scalar")
                 {
                     return;

@@ -4,6 +4,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <string>
+#include "dispatch.h"
 
 #if (defined(__x86_64__) || defined(_M_X64)) && (defined(__GNUC__) || defined(__clang__))
 #include <immintrin.h>
@@ -244,8 +245,7 @@ namespace fhto
             {
                 // FHTO_AES=aesni|vaes256|vaes512 forces a path, or the best below it the CPU has (the
                 // tests compare every path with SP 800-38A and each other); none turns the stream off.
-                const char *forced = std::getenv("FHTO_AES");
-                const std::string want = forced ? forced : "";
+                const std::string want = detail::forced_path("FHTO_AES");
                 if (want == "none")
                 {
                     return;

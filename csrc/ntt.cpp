@@ -12,6 +12,7 @@
 #include <string>
 #include "cuda/arith.cuh"
 #include "cuda/decode.cuh"
+#include "dispatch.h"
 #include "seal/util/uintarithsmallmod.h"
 
 #if (defined(__x86_64__) || defined(_M_X64)) && (defined(__GNUC__) || defined(__clang__))
@@ -649,8 +650,7 @@ namespace fhto
                 // 4096-word transform against 7.8 for the 256-bit one, and whole encryptions and
                 // decryptions are faster with it too (docs/BENCHMARKS.md). CPUs that lower their
                 // clock for 512-bit multiplies can be given FHTO_NTT=avx512vl.
-                const char *forced = std::getenv("FHTO_NTT");
-                const std::string want = forced ? forced : "";
+                const std::string want = detail::forced_path("FHTO_NTT");
                 if (want == "scalar")
                 {
                     return;

@@ -4,6 +4,7 @@
 #include <cstring>
 #include <string>
 #include "bytes.h"
+#include "dispatch.h"
 
 #if (defined(__x86_64__) || defined(_M_X64)) && (defined(__GNUC__) || defined(__clang__)) && \
     defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
@@ -111,8 +112,7 @@ namespace fhto
         {
 #ifdef FHTO_PACK_VBMI
             static const bool yes = [] {
-                const char *forced = std::getenv("FHTO_PACK");
-                return !(forced && std::string(forced) == "scalar") && __builtin_cpu_supports("avx512f") &&
+                return detail::forced_path("FHTO_PACK") != "scalar" && __builtin_cpu_supports("avx512f") &&
                        __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vbmi");
             }();
             return yes;

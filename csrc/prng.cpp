@@ -4,6 +4,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <string>
+#include "dispatch.h"
 #include "seal/util/blake2.h"
 
 #if (defined(__x86_64__) || defined(_M_X64)) && (defined(__GNUC__) || defined(__clang__))
@@ -501,8 +502,7 @@ namespace fhto
             Backend()
             {
                 // FHTO_BLAKE2XB=scalar|avx2 forces a slower path (the tests compare every path with SEAL).
-                const char *forced = std::getenv("FHTO_BLAKE2XB");
-                const std::string want = forced ? forced : "";
+                const std::string want = detail::forced_path("FHTO_BLAKE2XB");
                 if (want == "scalar")
                 {
                     return;

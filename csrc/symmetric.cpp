@@ -13,6 +13,7 @@
 #include <vector>
 #include "bytes.h"
 #include "cuda/encrypt.cuh"
+#include "dispatch.h"
 #include "errors.h"
 #include "noise.h"
 #include "ntt.h"
@@ -58,8 +59,7 @@ namespace fhto
     NoiseSource noise_source(bool seeded) noexcept
     {
         static const int forced = [] {
-            const char *env = std::getenv("FHTO_NOISE");
-            const std::string want = env ? env : "";
+            const std::string want = detail::forced_path("FHTO_NOISE");
             return want == "seal" ? 1 : want == "aes" ? 2 : 0;
         }();
         if (forced == 1 || !AesCtrStream::available())

@@ -11,6 +11,7 @@ import sys
 import pytest
 
 from fhto_native import _core
+from test_independent_reader import crc32c  # the pure-Python CRC-32C of the independent reader
 
 # The paths, fastest first; a forced path the CPU lacks falls to the next one it has.
 PATHS = ("hybrid512", "vpclmul512", "vpclmul256", "sse42x8", "sse42", "table")
@@ -53,29 +54,6 @@ print(_core.crc32c(b"123456789"), _core.crc32c(b""), _core.crc32c(b"", 0x1234567
 
 _shared: dict = {}
 exec(CASES, _shared)
-
-
-def _table() -> tuple[int, ...]:
-    table = []
-    for i in range(256):
-        c = i
-        for _ in range(8):
-            c = (c >> 1) ^ 0x82F63B78 if c & 1 else c >> 1
-        table.append(c)
-    return tuple(table)
-
-
-_TABLE = _table()
-
-
-def crc32c(data: bytes, crc: int = 0) -> int:
-    """CRC-32C of ``data`` continuing from ``crc``: reflected polynomial 0x82F63B78, register
-    set to ``crc ^ 0xFFFFFFFF``, result xored with 0xFFFFFFFF (0 starts a fresh CRC)."""
-    table = _TABLE
-    c = crc ^ 0xFFFFFFFF
-    for b in data:
-        c = table[(c ^ b) & 0xFF] ^ (c >> 8)
-    return c ^ 0xFFFFFFFF
 
 
 @functools.lru_cache(maxsize=None)
