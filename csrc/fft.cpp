@@ -14,9 +14,9 @@ namespace fhto
 {
     namespace
     {
-        // The blocks of one butterfly, one at a time. Kept out of the AVX-512 functions: compiled
-        // there, GCC vectorises these loops into FMA instructions (vfmaddsub) even under
-        // -ffp-contract=off, and the doubles would no longer be SEAL's.
+        // The blocks of one butterfly, one at a time (what the vector loops leave). Kept out of the
+        // AVX-512 functions: compiled there, GCC vectorises these loops into FMA instructions
+        // (vfmaddsub) even under -ffp-contract=off, and the doubles would no longer be SEAL's.
         __attribute__((noinline)) void inverse_single_butterflies(cuda::Complex *values, const cuda::Complex *roots, std::uint64_t m) noexcept
         {
             for (std::uint64_t i = 0; i < m; i++)
@@ -29,7 +29,7 @@ namespace fhto
         {
             for (std::uint64_t i = 0; i < m; i++)
             {
-                cuda::fft_forward_butterfly(values[2 * i], values[2 * i + 1], roots[m + i]);
+                cuda::fft_forward_butterfly(values[2 * i], values[2 * i + 1], roots[i]);
             }
         }
 
@@ -127,13 +127,59 @@ namespace fhto
             return _mm512_add_pd(a, _mm512_castsi512_pd(_mm512_xor_si512(_mm512_castpd_si512(b), even_sign)));
         }
 
+        /**
+        The stage whose blocks hold one butterfly (x = values[2i], y = values[2i + 1], root
+        roots[i]), 4 butterflies per pass: two registers of (x, y) pairs regrouped into one of x
+        and one of y, the roots' real and imaginary parts duplicated, then back. Each lane's
+        operations are the scalar butterfly's (cmul4's products stay rounded).
+        */
+        template <bool Inverse>
+        __attribute__((target("avx512f"))) void single_butterflies_avx512(
+            cuda::Complex *values, const cuda::Complex *roots, std::uint64_t m) noexcept
+        {
+            double *v = reinterpret_cast<double *>(values);
+            const double *r = reinterpret_cast<const double *>(roots);
+            const __m512i xs = _mm512_setr_epi64(0, 1, 4, 5, 8, 9, 12, 13), ys = _mm512_setr_epi64(2, 3, 6, 7, 10, 11, 14, 15);
+            const __m512i lo = _mm512_setr_epi64(0, 1, 8, 9, 2, 3, 10, 11), hi = _mm512_setr_epi64(4, 5, 12, 13, 6, 7, 14, 15);
+            std::uint64_t i = 0;
+            for (; i + 4 <= m; i += 4)
+            {
+                const __m512d a = _mm512_loadu_pd(v + 4 * i), b = _mm512_loadu_pd(v + 4 * i + 8);
+                const __m512d x = _mm512_permutex2var_pd(a, xs, b), y = _mm512_permutex2var_pd(a, ys, b);
+                const __m512d root = _mm512_loadu_pd(r + 2 * i);
+                const __m512d r_re = _mm512_movedup_pd(root), r_im = _mm512_permute_pd(root, 0xFF);
+                __m512d u, w;
+                if (Inverse)
+                {
+                    u = _mm512_add_pd(x, y);
+                    w = cmul4(_mm512_sub_pd(x, y), r_re, r_im);
+                }
+                else
+                {
+                    const __m512d t = cmul4(y, r_re, r_im);
+                    u = _mm512_add_pd(x, t);
+                    w = _mm512_sub_pd(x, t);
+                }
+                _mm512_storeu_pd(v + 4 * i, _mm512_permutex2var_pd(u, lo, w));
+                _mm512_storeu_pd(v + 4 * i + 8, _mm512_permutex2var_pd(u, hi, w));
+            }
+            if (Inverse)
+            {
+                inverse_single_butterflies(values + 2 * i, roots + i, m - i);
+            }
+            else
+            {
+                forward_single_butterflies(values + 2 * i, roots + i, m - i);
+            }
+        }
+
         /** The inverse FFT with blocks of 4 or more butterflies 4 at a time in 512-bit registers, then inverse_avx's last stage. */
         __attribute__((target("avx,avx512f"))) void inverse_avx512(cuda::Complex *values, const cuda::EncodeTables &t) noexcept
         {
             const std::uint64_t n = std::uint64_t(1) << t.log_n;
             double *v = reinterpret_cast<double *>(values);
             std::uint64_t gap = 1, m = n >> 1;
-            inverse_single_butterflies(values, t.inv_roots + cuda::fft_inverse_root_offset(n, m), m);
+            single_butterflies_avx512<true>(values, t.inv_roots + cuda::fft_inverse_root_offset(n, m), m);
             m >>= 1;
             gap <<= 1;
             {
@@ -208,7 +254,7 @@ namespace fhto
             }
             m <<= 1;
             _mm256_zeroupper();
-            forward_single_butterflies(values, roots, m);
+            single_butterflies_avx512<false>(values, roots + m, m);
         }
 #endif
 
