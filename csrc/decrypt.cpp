@@ -45,13 +45,6 @@ namespace fhto
 
     namespace
     {
-        /**
-        m = c0 + c1 s modulo q over one limb, into c0 (cuda::decrypt_coefficient, lane by lane).
-        Returns false if a word of c0 or c1 is not below q (then m is not computed).
-        */
-        bool decrypt_limb(std::uint64_t *c0, const std::uint64_t *c1, const std::uint64_t *s, const std::uint64_t *s_quot,
-                          std::size_t n, std::uint64_t q) noexcept;
-
 #ifdef FHTO_SIMD
         FHTO_SIMD_TARGET bool decrypt_limb_simd(
             std::uint64_t *c0, const std::uint64_t *c1, const std::uint64_t *s, const std::uint64_t *s_quot, std::size_t n,
@@ -98,6 +91,10 @@ namespace fhto
         }
 #endif
 
+        /**
+        m = c0 + c1 s modulo q over one limb, into c0 (cuda::decrypt_coefficient, lane by lane).
+        Returns false if a word of c0 or c1 is not below q (then m is not computed).
+        */
         bool decrypt_limb(std::uint64_t *c0, const std::uint64_t *c1, const std::uint64_t *s, const std::uint64_t *s_quot,
                           std::size_t n, std::uint64_t q) noexcept
         {

@@ -10,12 +10,9 @@
 #include <vector>
 #include "bytes.h"
 #include "checksum.h"
-#include "cuda/sample.cuh"
-#include "dispatch.h"
 #include "encoder.h"
 #include "errors.h"
 #include "gpu_encrypt.h"
-#include "noise.h"
 #include "ntt.h"
 #include "pack.h"
 #include "plans.h"
@@ -118,10 +115,6 @@ namespace fhto
 
     namespace
     {
-        /** c0 = -(a s + e) + m modulo q over one limb, into m (cuda::c0_coefficient, lane by lane). */
-        void c0_limb(std::uint64_t *m, const std::uint64_t *a, const std::uint64_t *s, const std::uint64_t *s_quot,
-                     const std::uint64_t *e, std::size_t n, std::uint64_t q) noexcept;
-
 #ifdef FHTO_SIMD
         FHTO_SIMD_TARGET void c0_limb_simd(
             std::uint64_t *m, const std::uint64_t *a, const std::uint64_t *s, const std::uint64_t *s_quot,
@@ -140,6 +133,7 @@ namespace fhto
         }
 #endif
 
+        /** c0 = -(a s + e) + m modulo q over one limb, into m (cuda::c0_coefficient, lane by lane). */
         void c0_limb(std::uint64_t *m, const std::uint64_t *a, const std::uint64_t *s, const std::uint64_t *s_quot,
                      const std::uint64_t *e, std::size_t n, std::uint64_t q) noexcept
         {
@@ -154,83 +148,6 @@ namespace fhto
             {
                 m[i] = cuda::c0_coefficient(m[i], a[i], s[i], s_quot[i], e[i], q);
             }
-        }
-
-#if defined(FHTO_SIMD) && defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-#define FHTO_NOISE_AVX512 1
-        /**
-        SEAL's centred binomial noise, 8 coefficients at a time: a byte permute (VBMI) puts each
-        coefficient's 6 bytes in the low bytes of its own word, whose two 21-bit halves (bytes 0-2
-        and 3-5, each third byte's top 3 bits dropped) are counted with VPOPCNTQ; negative noise
-        gets q added, as cuda::noise_residue does.
-        */
-        __attribute__((target("avx512f,avx512bw,avx512vbmi,avx512vpopcntdq"))) void noise_residues_avx512(
-            const std::uint8_t *bytes, std::size_t n, const std::vector<cuda::UniformPrime> &primes,
-            std::uint64_t *e) noexcept
-        {
-            alignas(64) std::uint8_t index[64] = {};
-            std::uint64_t keep = 0;
-            for (std::size_t j = 0; j < 64; j++)
-            {
-                if (j % 8 < 6)
-                {
-                    index[j] = static_cast<std::uint8_t>(6 * (j / 8) + j % 8);
-                    keep |= 1ULL << j;
-                }
-            }
-            const __m512i spread = _mm512_load_si512(index);
-            const __m512i half = _mm512_set1_epi64(0x1FFFFF);
-            for (std::size_t i = 0; i < n; i += 8)
-            {
-                const __m512i raw = _mm512_maskz_loadu_epi8((1ULL << 48) - 1, bytes + 6 * i);
-                const __m512i w = _mm512_maskz_permutexvar_epi8(keep, spread, raw);
-                const __m512i noise = _mm512_sub_epi64(_mm512_popcnt_epi64(_mm512_and_si512(w, half)),
-                                                       _mm512_popcnt_epi64(_mm512_and_si512(_mm512_srli_epi64(w, 24), half)));
-                const __mmask8 negative = _mm512_cmplt_epi64_mask(noise, _mm512_setzero_si512());
-                for (std::size_t l = 0; l < primes.size(); l++)
-                {
-                    const __m512i q = _mm512_set1_epi64(static_cast<long long>(primes[l].q));
-                    _mm512_storeu_si512(e + l * n + i, _mm512_mask_add_epi64(noise, negative, noise, q));
-                }
-            }
-        }
-#endif
-
-        /**
-        SEAL's centred binomial noise from 6 bytes per coefficient (cuda::cbd_noise), as residues
-        of every prime (8 at a time where AVX-512 VBMI and VPOPCNTDQ exist; FHTO_ENCODE=scalar
-        forces one at a time).
-        */
-        void noise_residues(const std::uint8_t *bytes, std::size_t n, const std::vector<cuda::UniformPrime> &primes,
-                            std::uint64_t *e) noexcept
-        {
-#ifdef FHTO_NOISE_AVX512
-            static const bool vector = detail::forced_path("FHTO_ENCODE") != "scalar" &&
-                                       __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-                                       __builtin_cpu_supports("avx512vbmi") && __builtin_cpu_supports("avx512vpopcntdq");
-            if (vector && n % 8 == 0)
-            {
-                noise_residues_avx512(bytes, n, primes, e);
-                return;
-            }
-#endif
-            for (std::size_t i = 0; i < n; i++)
-            {
-                const int noise = cuda::cbd_noise(bytes + 6 * i);
-                for (std::size_t l = 0; l < primes.size(); l++)
-                {
-                    e[l * n + i] = cuda::noise_residue(noise, primes[l].q);
-                }
-            }
-        }
-
-        /** The bootstrap stream's first 64 bytes (the public seed), then `noise_bytes` bytes of noise. */
-        template <typename Stream>
-        void draw_bootstrap(const Seed &bootstrap, std::uint8_t seed_bytes[64], std::uint8_t *noise, std::size_t noise_bytes)
-        {
-            Stream stream(bootstrap);
-            stream.generate(seed_bytes, 64);
-            stream.generate(noise, noise_bytes);
         }
 
         /**
@@ -263,20 +180,7 @@ namespace fhto
                 noise.resize(6 * n);
                 encode_ciphertext(context_, tables_, values, count, k, weight, m.data(), work.data());
 
-                std::uint8_t seed_bytes[64];
-                if (source == NoiseSource::aes_ctr)
-                {
-                    draw_bootstrap<AesCtrStream>(bootstrap, seed_bytes, noise.data(), 6 * n);
-                }
-                else
-                {
-                    draw_bootstrap<Blake2xbStream>(bootstrap, seed_bytes, noise.data(), 6 * n);
-                }
-                Seed public_seed;
-                for (std::size_t i = 0; i < public_seed.size(); i++)
-                {
-                    public_seed[i] = detail::get_le<std::uint64_t>(seed_bytes + 8 * i);
-                }
+                const Seed public_seed = draw_bootstrap(bootstrap, source, noise.data(), 6 * n);
                 expand_uniform(context_, public_seed, a.data());
                 noise_residues(noise.data(), n, plan_.primes, e.data());
 
@@ -307,8 +211,8 @@ namespace fhto
                 }
                 const std::size_t tail = layout_.c0_offset + layout_.c0_bytes;
                 std::memcpy(record + tail, t + tail, layout_.seed_offset - tail);
-                std::memcpy(record + layout_.seed_offset, seed_bytes, sizeof(seed_bytes));
-                const std::size_t rest = layout_.seed_offset + sizeof(seed_bytes);
+                cuda::write_seed(layout_, public_seed.data(), record);
+                const std::size_t rest = layout_.seed_offset + 64;
                 std::memcpy(record + rest, t + rest, layout_.record_bytes - rest);
             }
 

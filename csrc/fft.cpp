@@ -41,35 +41,53 @@ namespace fhto
             return _mm256_addsub_pd(_mm256_mul_pd(d, r_re), _mm256_mul_pd(swapped, r_im));
         }
 
+        /**
+        One stage of m blocks of `gap` butterflies (gap even), two per 256-bit register; block i
+        uses roots[i]. Not inlined into the AVX-512 functions, whose FMA instructions the
+        compiler would use here (see the single-butterfly stages above).
+        */
+        __attribute__((target("avx"), noinline)) void inverse_stage_avx(
+            double *v, const cuda::Complex *roots, std::uint64_t m, std::uint64_t gap) noexcept
+        {
+            for (std::uint64_t i = 0; i < m; i++)
+            {
+                double *x = v + 2 * (2 * gap * i), *y = x + 2 * gap;
+                const __m256d r_re = _mm256_set1_pd(roots[i].re), r_im = _mm256_set1_pd(roots[i].im);
+                for (std::uint64_t j = 0; j < gap; j += 2)
+                {
+                    const __m256d u = _mm256_loadu_pd(x + 2 * j), w = _mm256_loadu_pd(y + 2 * j);
+                    _mm256_storeu_pd(x + 2 * j, _mm256_add_pd(u, w));
+                    _mm256_storeu_pd(y + 2 * j, cmul2(_mm256_sub_pd(u, w), r_re, r_im));
+                }
+            }
+        }
+
+        __attribute__((target("avx"), noinline)) void forward_stage_avx(
+            double *v, const cuda::Complex *roots, std::uint64_t m, std::uint64_t gap) noexcept
+        {
+            for (std::uint64_t i = 0; i < m; i++)
+            {
+                double *x = v + 2 * (2 * gap * i), *y = x + 2 * gap;
+                const __m256d r_re = _mm256_set1_pd(roots[i].re), r_im = _mm256_set1_pd(roots[i].im);
+                for (std::uint64_t j = 0; j < gap; j += 2)
+                {
+                    const __m256d u = _mm256_loadu_pd(x + 2 * j);
+                    const __m256d w = cmul2(_mm256_loadu_pd(y + 2 * j), r_re, r_im);
+                    _mm256_storeu_pd(x + 2 * j, _mm256_add_pd(u, w));
+                    _mm256_storeu_pd(y + 2 * j, _mm256_sub_pd(u, w));
+                }
+            }
+        }
+
         __attribute__((target("avx"))) void inverse_avx(cuda::Complex *values, const cuda::EncodeTables &t) noexcept
         {
             const std::uint64_t n = std::uint64_t(1) << t.log_n;
             double *v = reinterpret_cast<double *>(values);
             std::uint64_t gap = 1, m = n >> 1;
-            // Blocks of one butterfly: scalar.
+            inverse_single_butterflies(values, t.inv_roots + cuda::fft_inverse_root_offset(n, m), m);
+            for (m >>= 1, gap <<= 1; m > 1; m >>= 1, gap <<= 1)
             {
-                const cuda::Complex *roots = t.inv_roots + cuda::fft_inverse_root_offset(n, m);
-                for (std::uint64_t i = 0; i < m; i++)
-                {
-                    cuda::fft_inverse_butterfly(values[2 * i], values[2 * i + 1], roots[i]);
-                }
-                m >>= 1;
-                gap <<= 1;
-            }
-            for (; m > 1; m >>= 1, gap <<= 1)
-            {
-                const cuda::Complex *roots = t.inv_roots + cuda::fft_inverse_root_offset(n, m);
-                for (std::uint64_t i = 0; i < m; i++)
-                {
-                    double *x = v + 2 * (2 * gap * i), *y = x + 2 * gap;
-                    const __m256d r_re = _mm256_set1_pd(roots[i].re), r_im = _mm256_set1_pd(roots[i].im);
-                    for (std::uint64_t j = 0; j < gap; j += 2)
-                    {
-                        const __m256d u = _mm256_loadu_pd(x + 2 * j), w = _mm256_loadu_pd(y + 2 * j);
-                        _mm256_storeu_pd(x + 2 * j, _mm256_add_pd(u, w));
-                        _mm256_storeu_pd(y + 2 * j, cmul2(_mm256_sub_pd(u, w), r_re, r_im));
-                    }
-                }
+                inverse_stage_avx(v, t.inv_roots + cuda::fft_inverse_root_offset(n, m), m, gap);
             }
             const cuda::Complex scaled = cuda::cscale(t.inv_roots[cuda::fft_inverse_root_offset(n, 1)], t.fix);
             const __m256d s_re = _mm256_set1_pd(scaled.re), s_im = _mm256_set1_pd(scaled.im), fix = _mm256_set1_pd(t.fix);
@@ -90,24 +108,10 @@ namespace fhto
             std::uint64_t m = 1, gap = n >> 1;
             for (; gap >= 2; m <<= 1, gap >>= 1)
             {
-                for (std::uint64_t i = 0; i < m; i++)
-                {
-                    double *x = v + 2 * (2 * gap * i), *y = x + 2 * gap;
-                    const __m256d r_re = _mm256_set1_pd(roots[m + i].re), r_im = _mm256_set1_pd(roots[m + i].im);
-                    for (std::uint64_t j = 0; j < gap; j += 2)
-                    {
-                        const __m256d u = _mm256_loadu_pd(x + 2 * j);
-                        const __m256d w = cmul2(_mm256_loadu_pd(y + 2 * j), r_re, r_im);
-                        _mm256_storeu_pd(x + 2 * j, _mm256_add_pd(u, w));
-                        _mm256_storeu_pd(y + 2 * j, _mm256_sub_pd(u, w));
-                    }
-                }
+                forward_stage_avx(v, roots + m, m, gap);
             }
             _mm256_zeroupper();
-            for (std::uint64_t i = 0; i < m; i++) // blocks of one butterfly
-            {
-                cuda::fft_forward_butterfly(values[2 * i], values[2 * i + 1], roots[m + i]);
-            }
+            forward_single_butterflies(values, roots + m, m);
         }
         /**
         Four complex products d r (r the same for all) in a 512-bit register, with the same
@@ -182,19 +186,9 @@ namespace fhto
             single_butterflies_avx512<true>(values, t.inv_roots + cuda::fft_inverse_root_offset(n, m), m);
             m >>= 1;
             gap <<= 1;
-            {
-                const cuda::Complex *roots = t.inv_roots + cuda::fft_inverse_root_offset(n, m);
-                for (std::uint64_t i = 0; i < m; i++)
-                {
-                    double *x = v + 2 * (2 * gap * i), *y = x + 2 * gap;
-                    const __m256d r_re = _mm256_set1_pd(roots[i].re), r_im = _mm256_set1_pd(roots[i].im);
-                    const __m256d u = _mm256_loadu_pd(x), w = _mm256_loadu_pd(y);
-                    _mm256_storeu_pd(x, _mm256_add_pd(u, w));
-                    _mm256_storeu_pd(y, cmul2(_mm256_sub_pd(u, w), r_re, r_im));
-                }
-                m >>= 1;
-                gap <<= 1;
-            }
+            inverse_stage_avx(v, t.inv_roots + cuda::fft_inverse_root_offset(n, m), m, gap); // blocks of two
+            m >>= 1;
+            gap <<= 1;
             for (; m > 1; m >>= 1, gap <<= 1)
             {
                 const cuda::Complex *roots = t.inv_roots + cuda::fft_inverse_root_offset(n, m);
@@ -243,17 +237,9 @@ namespace fhto
                     }
                 }
             }
-            for (std::uint64_t i = 0; i < m; i++) // blocks of two butterflies
-            {
-                double *x = v + 2 * (2 * gap * i), *y = x + 2 * gap;
-                const __m256d r_re = _mm256_set1_pd(roots[m + i].re), r_im = _mm256_set1_pd(roots[m + i].im);
-                const __m256d u = _mm256_loadu_pd(x);
-                const __m256d w = cmul2(_mm256_loadu_pd(y), r_re, r_im);
-                _mm256_storeu_pd(x, _mm256_add_pd(u, w));
-                _mm256_storeu_pd(y, _mm256_sub_pd(u, w));
-            }
-            m <<= 1;
             _mm256_zeroupper();
+            forward_stage_avx(v, roots + m, m, gap); // blocks of two butterflies
+            m <<= 1;
             single_butterflies_avx512<false>(values, roots + m, m);
         }
 #endif

@@ -13,11 +13,13 @@
 #include <vector>
 #include "bytes.h"
 #include "cuda/encrypt.cuh"
+#include "cuda/sample.cuh"
 #include "dispatch.h"
 #include "errors.h"
 #include "noise.h"
 #include "ntt.h"
 #include "pack.h"
+#include "plans.h"
 #include "simd.h"
 #include "seal/util/ntt.h"
 #include "seal/util/polyarithsmallmod.h"
@@ -76,19 +78,6 @@ namespace fhto
 
     namespace
     {
-        struct PopcountTable
-        {
-            std::uint8_t bits[256];
-            PopcountTable() noexcept
-            {
-                for (int i = 0; i < 256; i++)
-                {
-                    bits[i] = static_cast<std::uint8_t>((i & 1) + (i >> 1 & 1) + (i >> 2 & 1) + (i >> 3 & 1) +
-                                                        (i >> 4 & 1) + (i >> 5 & 1) + (i >> 6 & 1) + (i >> 7 & 1));
-                }
-            }
-        };
-        const PopcountTable kPopcount;
 
 #ifdef FHTO_SIMD
         /**
@@ -174,6 +163,96 @@ namespace fhto
         sample_uniform(stream, data_moduli(context), context.params().poly_modulus_degree, destination);
     }
 
+    namespace
+    {
+#if defined(FHTO_SIMD) && defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#define FHTO_NOISE_AVX512 1
+        /**
+        SEAL's centred binomial noise, 8 coefficients at a time: a byte permute (VBMI) puts each
+        coefficient's 6 bytes in the low bytes of its own word, whose two 21-bit halves (bytes 0-2
+        and 3-5, each third byte's top 3 bits dropped) are counted with VPOPCNTQ; negative noise
+        gets q added, as cuda::noise_residue does.
+        */
+        __attribute__((target("avx512f,avx512bw,avx512vbmi,avx512vpopcntdq"))) void noise_residues_avx512(
+            const std::uint8_t *bytes, std::size_t n, const std::vector<cuda::UniformPrime> &primes,
+            std::uint64_t *e) noexcept
+        {
+            alignas(64) std::uint8_t index[64] = {};
+            std::uint64_t keep = 0;
+            for (std::size_t j = 0; j < 64; j++)
+            {
+                if (j % 8 < 6)
+                {
+                    index[j] = static_cast<std::uint8_t>(6 * (j / 8) + j % 8);
+                    keep |= 1ULL << j;
+                }
+            }
+            const __m512i spread = _mm512_load_si512(index);
+            const __m512i half = _mm512_set1_epi64(0x1FFFFF);
+            for (std::size_t i = 0; i < n; i += 8)
+            {
+                const __m512i raw = _mm512_maskz_loadu_epi8((1ULL << 48) - 1, bytes + 6 * i);
+                const __m512i w = _mm512_maskz_permutexvar_epi8(keep, spread, raw);
+                const __m512i noise = _mm512_sub_epi64(_mm512_popcnt_epi64(_mm512_and_si512(w, half)),
+                                                       _mm512_popcnt_epi64(_mm512_and_si512(_mm512_srli_epi64(w, 24), half)));
+                const __mmask8 negative = _mm512_cmplt_epi64_mask(noise, _mm512_setzero_si512());
+                for (std::size_t l = 0; l < primes.size(); l++)
+                {
+                    const __m512i q = _mm512_set1_epi64(static_cast<long long>(primes[l].q));
+                    _mm512_storeu_si512(e + l * n + i, _mm512_mask_add_epi64(noise, negative, noise, q));
+                }
+            }
+        }
+#endif
+    } // namespace
+
+    void noise_residues(const std::uint8_t *bytes, std::size_t n, const std::vector<cuda::UniformPrime> &primes,
+                        std::uint64_t *e) noexcept
+    {
+#ifdef FHTO_NOISE_AVX512
+        static const bool vector = detail::forced_path("FHTO_ENCODE") != "scalar" &&
+                                   __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                                   __builtin_cpu_supports("avx512vbmi") && __builtin_cpu_supports("avx512vpopcntdq");
+        if (vector && n % 8 == 0)
+        {
+            noise_residues_avx512(bytes, n, primes, e);
+            return;
+        }
+#endif
+        for (std::size_t i = 0; i < n; i++)
+        {
+            const int noise = cuda::cbd_noise(bytes + 6 * i);
+            for (std::size_t l = 0; l < primes.size(); l++)
+            {
+                e[l * n + i] = cuda::noise_residue(noise, primes[l].q);
+            }
+        }
+    }
+
+    namespace
+    {
+        template <typename Stream>
+        Seed draw_from(const Seed &bootstrap_seed, std::uint8_t *noise, std::size_t noise_bytes)
+        {
+            Stream stream(bootstrap_seed);
+            std::uint8_t bytes[64];
+            stream.generate(bytes, sizeof(bytes));
+            stream.generate(noise, noise_bytes);
+            Seed public_seed;
+            for (std::size_t i = 0; i < public_seed.size(); i++)
+            {
+                public_seed[i] = detail::get_le<std::uint64_t>(bytes + 8 * i);
+            }
+            return public_seed;
+        }
+    } // namespace
+
+    Seed draw_bootstrap(const Seed &bootstrap_seed, NoiseSource source, std::uint8_t *noise, std::size_t noise_bytes)
+    {
+        return source == NoiseSource::aes_ctr ? draw_from<AesCtrStream>(bootstrap_seed, noise, noise_bytes)
+                                              : draw_from<Blake2xbStream>(bootstrap_seed, noise, noise_bytes);
+    }
+
     void encrypt_symmetric_seeded(
         const Context &context, const seal::Plaintext &plain, const Seed &bootstrap_seed, seal::Ciphertext &destination,
         NoiseSource source)
@@ -193,41 +272,13 @@ namespace fhto
         std::uint64_t *c1 = destination.data(1);
 
         // The bootstrap stream: the public seed, then centered binomial noise, 6 bytes per coefficient.
-        Seed public_seed;
         thread_local std::vector<std::uint8_t> bytes;
         bytes.resize(6 * n);
-        if (source == NoiseSource::aes_ctr)
-        {
-            AesCtrStream bootstrap(bootstrap_seed);
-            bootstrap.generate(reinterpret_cast<std::uint8_t *>(public_seed.data()), sizeof(public_seed));
-            bootstrap.generate(bytes.data(), bytes.size());
-        }
-        else
-        {
-            Blake2xbStream bootstrap(bootstrap_seed);
-            bootstrap.generate(reinterpret_cast<std::uint8_t *>(public_seed.data()), sizeof(public_seed));
-            bootstrap.generate(bytes.data(), bytes.size());
-        }
-        for (auto &w : public_seed)
-        {
-            w = detail::get_le<std::uint64_t>(reinterpret_cast<const std::uint8_t *>(&w));
-        }
+        const Seed public_seed = draw_bootstrap(bootstrap_seed, source, bytes.data(), bytes.size());
         expand_uniform(context, public_seed, c1);
         thread_local std::vector<std::uint64_t> noise;
         noise.resize(limbs * n);
-        for (std::size_t i = 0; i < n; i++)
-        {
-            std::uint8_t *x = bytes.data() + 6 * i;
-            x[2] &= 0x1F;
-            x[5] &= 0x1F;
-            const std::uint8_t *w = kPopcount.bits;
-            const int e = w[x[0]] + w[x[1]] + w[x[2]] - w[x[3]] - w[x[4]] - w[x[5]];
-            const std::uint64_t flag = static_cast<std::uint64_t>(-static_cast<std::int64_t>(e < 0));
-            for (std::size_t j = 0; j < limbs; j++)
-            {
-                noise[j * n + i] = static_cast<std::uint64_t>(static_cast<std::int64_t>(e)) + (flag & moduli[j].value());
-            }
-        }
+        noise_residues(bytes.data(), n, context.plans().encoder(context).primes, noise.data());
         for (std::size_t j = 0; j < limbs; j++)
         {
             std::uint64_t *c0j = c0 + j * n;
@@ -346,9 +397,6 @@ namespace fhto
 
     namespace
     {
-        /** sum = (sum + x) mod q over n words, every input below q. */
-        void add_limb(std::uint64_t *sum, const std::uint64_t *x, std::size_t n, std::uint64_t q) noexcept;
-
 #ifdef FHTO_SIMD
         FHTO_SIMD_TARGET void add_limb_simd(std::uint64_t *sum, const std::uint64_t *x, std::size_t n, std::uint64_t q) noexcept
         {
@@ -360,7 +408,6 @@ namespace fhto
             _mm256_zeroupper();
         }
 
-        /** Whether every one of n words is below q. */
         FHTO_SIMD_TARGET bool below_simd(const std::uint64_t *x, std::size_t n, std::uint64_t q) noexcept
         {
             const __m256i vq = simd::broadcast(q);
@@ -374,6 +421,7 @@ namespace fhto
         }
 #endif
 
+        /** sum = (sum + x) mod q over n words, every input below q. */
         void add_limb(std::uint64_t *sum, const std::uint64_t *x, std::size_t n, std::uint64_t q) noexcept
         {
 #ifdef FHTO_SIMD
@@ -386,6 +434,7 @@ namespace fhto
             add_mod(sum, [x](std::size_t i) { return x[i]; }, n, q);
         }
 
+        /** Whether every one of n words is below q. */
         bool below(const std::uint64_t *x, std::size_t n, std::uint64_t q) noexcept
         {
 #ifdef FHTO_SIMD

@@ -2,6 +2,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <vector>
 #include "context.h"
 #include "cuda/plan.h"
 #include "prng.h"
@@ -48,6 +49,20 @@ namespace fhto
     void encrypt_symmetric_seeded(
         const Context &context, const seal::Plaintext &plain, const Seed &bootstrap_seed, seal::Ciphertext &destination,
         NoiseSource source);
+
+    /**
+    The bootstrap stream of `source` for a bootstrap seed: its first 64 bytes, returned as the
+    public seed (eight little-endian words), then `noise_bytes` bytes of noise into `noise`.
+    */
+    Seed draw_bootstrap(const Seed &bootstrap_seed, NoiseSource source, std::uint8_t *noise, std::size_t noise_bytes);
+
+    /**
+    SEAL's centred binomial noise from 6 bytes per coefficient (cuda::cbd_noise) as residues of
+    every prime, n per limb into e (8 at a time where AVX-512 VBMI and VPOPCNTDQ exist;
+    FHTO_ENCODE=scalar forces one at a time).
+    */
+    void noise_residues(const std::uint8_t *bytes, std::size_t n, const std::vector<cuda::UniformPrime> &primes,
+                        std::uint64_t *e) noexcept;
 
     /** A fresh bootstrap seed from the operating system's randomness, as SEAL draws one. */
     Seed random_seed();
